@@ -1,0 +1,35 @@
+//! Render engines: each turns one image row into linear RGB values.
+//!
+//! The streaming, parallel, cancellable driver in [`crate::stream`] sees only the [`Engine`]
+//! trait, so a new engine plugs in by implementing it and adding an [`EngineKind`] arm to [`build`].
+
+pub mod classic;
+
+use crate::request::{EngineKind, RenderRequest};
+use crate::scene::Scene;
+use crate::{CancelToken, Rgb};
+
+/// The render was cancelled before the row was finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cancelled;
+
+/// What one row cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowStats {
+    /// Ray segments traced: one per ray–scene intersection query.
+    pub segments: u64,
+}
+
+/// Something that renders rows of one image.
+pub trait Engine: Send + Sync {
+    /// Renders image row `row` (0 is the top row) into `out`, one linear RGB value per pixel: the
+    /// mean of the four subpixels' clamped averages. Checks `cancel` at least once per pixel.
+    fn render_row(&self, row: u32, out: &mut [Rgb], cancel: &CancelToken) -> Result<RowStats, Cancelled>;
+}
+
+/// The engine a request asks for, set up for that request.
+pub fn build(scene: &Scene, req: &RenderRequest) -> Box<dyn Engine> {
+    match req.engine {
+        EngineKind::Classic => Box::new(classic::Classic::new(scene, req)),
+    }
+}

@@ -1,0 +1,539 @@
+//! [`RenderRequest`]: the one validated description of a render, shared by the CLI, the HTTP
+//! query string and JSON event payloads. Parsing and validation live here and nowhere else.
+
+use serde_json::Value;
+use std::fmt;
+use std::str::FromStr;
+
+/// Which engine renders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EngineKind {
+    /// smallpt.cpp reproduced byte for byte (f64, erand48).
+    Classic,
+}
+
+impl EngineKind {
+    /// Every engine, in the order they are documented.
+    pub const ALL: &'static [EngineKind] = &[EngineKind::Classic];
+    /// The engine used when a request names none.
+    pub const DEFAULT: EngineKind = EngineKind::Classic;
+
+    /// The name used on the command line, in query strings and in response headers.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Classic => "classic",
+        }
+    }
+}
+
+/// Output image format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Binary PPM (P6), 8-bit, gamma 2.2.
+    Ppm,
+    /// ASCII PPM (P3) in smallpt's exact layout.
+    P3,
+    /// 8-bit RGB PNG.
+    Png,
+    /// Little-endian f32 PFM of the linear (pre-gamma) values.
+    Pfm,
+}
+
+impl Format {
+    /// Every format, in the order they are documented.
+    pub const ALL: &'static [Format] = &[Format::Ppm, Format::P3, Format::Png, Format::Pfm];
+
+    /// The name used on the command line and in query strings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Ppm => "ppm",
+            Format::P3 => "p3",
+            Format::Png => "png",
+            Format::Pfm => "pfm",
+        }
+    }
+
+    /// The file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Ppm | Format::P3 => "ppm",
+            Format::Png => "png",
+            Format::Pfm => "pfm",
+        }
+    }
+
+    /// The MIME type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Ppm | Format::P3 => "image/x-portable-pixmap",
+            Format::Png => "image/png",
+            Format::Pfm => "image/x-portable-floatmap",
+        }
+    }
+}
+
+fn choice_list<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> String {
+    all.iter().map(|&t| name(t)).collect::<Vec<_>>().join(", ")
+}
+
+impl FromStr for EngineKind {
+    type Err = RequestError;
+    fn from_str(s: &str) -> Result<Self, RequestError> {
+        EngineKind::ALL.iter().copied().find(|e| e.name() == s).ok_or_else(|| RequestError::BadChoice {
+            param: "engine",
+            value: s.to_string(),
+            allowed: choice_list(EngineKind::ALL, EngineKind::name),
+        })
+    }
+}
+
+impl FromStr for Format {
+    type Err = RequestError;
+    fn from_str(s: &str) -> Result<Self, RequestError> {
+        Format::ALL.iter().copied().find(|f| f.name() == s).ok_or_else(|| RequestError::BadChoice {
+            param: "format",
+            value: s.to_string(),
+            allowed: choice_list(Format::ALL, Format::name),
+        })
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The limits a request is validated against. The defaults are generous; the server reads
+/// overrides from its environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest width in pixels.
+    pub max_width: u32,
+    /// Largest height in pixels.
+    pub max_height: u32,
+    /// Largest requested spp.
+    pub max_spp: u32,
+    /// Largest width × height × effective spp.
+    pub max_samples: u64,
+}
+
+impl Limits {
+    /// 8192 × 8192 pixels, spp up to 65536, and at most 2³³ (about 8.6 billion) samples per render
+    /// — 1024×768 at about 10 900 spp.
+    pub const DEFAULT: Limits = Limits { max_width: 8192, max_height: 8192, max_spp: 65536, max_samples: 1 << 33 };
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::DEFAULT
+    }
+}
+
+/// Largest seed: the seed is the first 16-bit word of smallpt's erand48 state.
+pub const MAX_SEED: u32 = 65535;
+
+/// Why a request was rejected. Every variant names the parameter ([`RequestError::param`]) and
+/// the message names what is allowed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// A parameter that does not exist.
+    #[error("unknown parameter `{param}`; the parameters are width, height, spp, engine, format, seed")]
+    Unknown {
+        /// The name as given.
+        param: String,
+    },
+    /// A parameter given twice.
+    #[error("parameter `{param}` is given more than once")]
+    Repeated {
+        /// The parameter.
+        param: &'static str,
+    },
+    /// A parameter with an empty value.
+    #[error("parameter `{param}` is empty; {allowed}")]
+    Empty {
+        /// The parameter.
+        param: &'static str,
+        /// What it accepts.
+        allowed: String,
+    },
+    /// An integer parameter whose value is not a whole number.
+    #[error("parameter `{param}` must be an integer from {min} to {max}, got `{value}`")]
+    NotInteger {
+        /// The parameter.
+        param: &'static str,
+        /// The value as given.
+        value: String,
+        /// Smallest allowed value.
+        min: u64,
+        /// Largest allowed value.
+        max: u64,
+    },
+    /// An integer parameter outside its range.
+    #[error("parameter `{param}` must be from {min} to {max}, got {value}")]
+    OutOfRange {
+        /// The parameter.
+        param: &'static str,
+        /// The value as given.
+        value: String,
+        /// Smallest allowed value.
+        min: u64,
+        /// Largest allowed value.
+        max: u64,
+    },
+    /// A choice parameter (engine, format) with an unknown value.
+    #[error("parameter `{param}` must be one of {allowed}, got `{value}`")]
+    BadChoice {
+        /// The parameter.
+        param: &'static str,
+        /// The value as given.
+        value: String,
+        /// The choices, comma-separated.
+        allowed: String,
+    },
+    /// Width × height × effective spp over the limit.
+    #[error(
+        "width × height × spp = {samples} samples (spp rounded up to {effective_spp}) exceeds the limit of {max}; lower spp or the size"
+    )]
+    TooManySamples {
+        /// The samples asked for.
+        samples: u64,
+        /// The effective spp.
+        effective_spp: u32,
+        /// The limit.
+        max: u64,
+    },
+    /// A JSON payload that is not an object of the parameters.
+    #[error("the body must be a JSON object of render parameters: {reason}")]
+    BadBody {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl RequestError {
+    /// The parameter the error is about (`body` for a malformed payload).
+    pub fn param(&self) -> &str {
+        match self {
+            RequestError::Unknown { param } => param,
+            RequestError::Repeated { param }
+            | RequestError::Empty { param, .. }
+            | RequestError::NotInteger { param, .. }
+            | RequestError::OutOfRange { param, .. }
+            | RequestError::BadChoice { param, .. } => param,
+            RequestError::TooManySamples { .. } => "spp",
+            RequestError::BadBody { .. } => "body",
+        }
+    }
+}
+
+/// One render: what to draw and how to encode it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RenderRequest {
+    /// Width in pixels, 1 to [`Limits::max_width`].
+    pub width: u32,
+    /// Height in pixels, 1 to [`Limits::max_height`].
+    pub height: u32,
+    /// Samples per pixel as asked, 1 to [`Limits::max_spp`]; rendered rounded up to a multiple of 4.
+    pub spp: u32,
+    /// The engine.
+    pub engine: EngineKind,
+    /// The output format.
+    pub format: Format,
+    /// The random seed, 0 to [`MAX_SEED`]; 0 is smallpt's own sequence.
+    pub seed: u32,
+}
+
+impl Default for RenderRequest {
+    /// 1024×768, spp 4, the default engine, binary PPM, seed 0: smallpt's own render.
+    fn default() -> RenderRequest {
+        RenderRequest { width: 1024, height: 768, spp: 4, engine: EngineKind::DEFAULT, format: Format::Ppm, seed: 0 }
+    }
+}
+
+/// The parameter names, as they appear in query strings, JSON and CLI flags.
+pub const PARAMS: [&str; 6] = ["width", "height", "spp", "engine", "format", "seed"];
+
+impl RenderRequest {
+    /// Samples per subpixel: ⌈spp/4⌉ (smallpt renders 2×2 subpixels).
+    pub fn samples_per_subpixel(&self) -> u32 {
+        self.spp.div_ceil(4)
+    }
+
+    /// The spp actually rendered: `spp` rounded up to a multiple of 4.
+    pub fn effective_spp(&self) -> u32 {
+        4 * self.samples_per_subpixel()
+    }
+
+    /// Camera samples in the whole image.
+    pub fn total_samples(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height) * u64::from(self.effective_spp())
+    }
+
+    /// Checks every field against `limits`.
+    pub fn validate(&self, limits: &Limits) -> Result<(), RequestError> {
+        let range = |param, value: u32, min: u32, max: u32| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(RequestError::OutOfRange { param, value: value.to_string(), min: min.into(), max: max.into() })
+            }
+        };
+        range("width", self.width, 1, limits.max_width)?;
+        range("height", self.height, 1, limits.max_height)?;
+        range("spp", self.spp, 1, limits.max_spp)?;
+        range("seed", self.seed, 0, MAX_SEED)?;
+        let samples = self.total_samples();
+        if samples > limits.max_samples {
+            return Err(RequestError::TooManySamples {
+                samples,
+                effective_spp: self.effective_spp(),
+                max: limits.max_samples,
+            });
+        }
+        Ok(())
+    }
+
+    /// Builds and validates a request from (name, value) pairs: every name at most once, every
+    /// value non-empty, integers as plain decimal digits; missing names take the defaults.
+    pub fn from_pairs<K, V>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+        limits: &Limits,
+    ) -> Result<RenderRequest, RequestError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut req = RenderRequest::default();
+        let mut seen = [false; PARAMS.len()];
+        for (name, value) in pairs {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            let Some(i) = PARAMS.iter().position(|p| *p == name) else {
+                return Err(RequestError::Unknown { param: name.to_string() });
+            };
+            let param = PARAMS[i];
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(RequestError::Repeated { param });
+            }
+            if value.is_empty() {
+                return Err(RequestError::Empty { param, allowed: describe(param, limits) });
+            }
+            match param {
+                "width" => req.width = parse_int(param, value, 1, limits.max_width)?,
+                "height" => req.height = parse_int(param, value, 1, limits.max_height)?,
+                "spp" => req.spp = parse_int(param, value, 1, limits.max_spp)?,
+                "seed" => req.seed = parse_int(param, value, 0, MAX_SEED)?,
+                "engine" => req.engine = value.parse()?,
+                "format" => req.format = value.parse()?,
+                _ => unreachable!("PARAMS and this match list the same names"),
+            }
+        }
+        req.validate(limits)?;
+        Ok(req)
+    }
+
+    /// Builds and validates a request from a URL query string (`spp=16&format=png`),
+    /// percent-decoded. An empty query is the default request.
+    pub fn from_query(query: &str, limits: &Limits) -> Result<RenderRequest, RequestError> {
+        RenderRequest::from_pairs(form_urlencoded::parse(query.as_bytes()), limits)
+    }
+
+    /// Builds and validates a request from a JSON object such as `{"spp": 16, "format": "png"}`.
+    /// Integers may be JSON numbers or strings of digits; an empty body is the default request.
+    pub fn from_json(body: &[u8], limits: &Limits) -> Result<RenderRequest, RequestError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(RenderRequest::default());
+        }
+        // Parsed as a list of entries, not a map, so a repeated key is caught rather than the last
+        // one silently winning.
+        let entries =
+            serde_json::from_slice::<Entries>(body).map_err(|e| RequestError::BadBody { reason: e.to_string() })?.0;
+        let pairs = entries.into_iter().map(|(key, value)| {
+            let text = match value {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                // Numbers keep their JSON spelling (4.5, 1e3 -> "1000.0"), so only plain
+                // integers pass; arrays, objects and booleans fail the same checks as text.
+                other => other.to_string(),
+            };
+            (key, text)
+        });
+        RenderRequest::from_pairs(pairs, limits)
+    }
+}
+
+/// A JSON object's entries in order, repeated keys kept (serde_json's map would drop them).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Entries, A::Error> {
+                let mut v = Vec::new();
+                while let Some(entry) = m.next_entry()? {
+                    v.push(entry);
+                }
+                Ok(Entries(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// What a parameter accepts, in words.
+pub fn describe(param: &str, limits: &Limits) -> String {
+    match param {
+        "width" => format!("an integer from 1 to {}", limits.max_width),
+        "height" => format!("an integer from 1 to {}", limits.max_height),
+        "spp" => format!("an integer from 1 to {}", limits.max_spp),
+        "seed" => format!("an integer from 0 to {MAX_SEED}"),
+        "engine" => format!("one of {}", choice_list(EngineKind::ALL, EngineKind::name)),
+        "format" => format!("one of {}", choice_list(Format::ALL, Format::name)),
+        _ => String::new(),
+    }
+}
+
+fn parse_int(param: &'static str, value: &str, min: u32, max: u32) -> Result<u32, RequestError> {
+    let (min64, max64) = (u64::from(min), u64::from(max));
+    // Plain decimal digits only, with an optional leading minus so "-1" reads as out of range
+    // rather than as not-a-number: no "+", no spaces, no "1e3", no "4.0".
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RequestError::NotInteger { param, value: value.to_string(), min: min64, max: max64 });
+    }
+    let out_of_range = || RequestError::OutOfRange { param, value: value.to_string(), min: min64, max: max64 };
+    if value.starts_with('-') {
+        return if digits.bytes().all(|b| b == b'0') {
+            parse_int(param, digits, min, max)
+        } else {
+            Err(out_of_range())
+        };
+    }
+    let n: u64 = digits.parse().map_err(|_| out_of_range())?;
+    if n < min64 || n > max64 {
+        return Err(out_of_range());
+    }
+    Ok(n as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Limits = Limits::DEFAULT;
+
+    fn q(s: &str) -> Result<RenderRequest, RequestError> {
+        RenderRequest::from_query(s, &L)
+    }
+
+    #[test]
+    fn defaults() {
+        let r = q("").unwrap();
+        assert_eq!(r, RenderRequest::default());
+        assert_eq!((r.width, r.height, r.spp, r.format, r.seed), (1024, 768, 4, Format::Ppm, 0));
+        assert_eq!(RenderRequest::from_json(b"", &L).unwrap(), r);
+        assert_eq!(RenderRequest::from_json(b" {} ", &L).unwrap(), r);
+    }
+
+    #[test]
+    fn spp_rounds_up_to_a_multiple_of_four() {
+        for (spp, eff) in [(1, 4), (3, 4), (4, 4), (5, 8), (16, 16), (17, 20)] {
+            let r = q(&format!("spp={spp}")).unwrap();
+            assert_eq!((r.samples_per_subpixel(), r.effective_spp()), (eff / 4, eff));
+        }
+    }
+
+    #[test]
+    fn every_field_at_and_past_its_limits() {
+        let ok = |s: &str| q(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let err = |s: &str| q(s).unwrap_err();
+        ok("width=1&height=1&spp=1&seed=0");
+        ok("width=8192&height=1&seed=65535");
+        ok("height=8192&width=1");
+        ok("spp=65536&width=1&height=1");
+        for (s, param) in [
+            ("width=0", "width"),
+            ("width=8193", "width"),
+            ("height=0", "height"),
+            ("height=8193", "height"),
+            ("spp=0", "spp"),
+            ("spp=65537", "spp"),
+            ("seed=65536", "seed"),
+            ("seed=-1", "seed"),
+            ("spp=99999999999999999999999", "spp"),
+        ] {
+            let e = err(s);
+            assert!(matches!(e, RequestError::OutOfRange { .. }), "{s}: {e:?}");
+            assert_eq!(e.param(), param);
+            assert!(e.to_string().contains(" to "), "message names the range: {e}");
+        }
+        // Total samples: 8192*8192*128 = 2^33 is allowed, one step more is not.
+        ok("width=8192&height=8192&spp=128");
+        let e = err("width=8192&height=8192&spp=129");
+        assert!(matches!(e, RequestError::TooManySamples { .. }));
+        assert_eq!(e.param(), "spp");
+    }
+
+    #[test]
+    fn bad_input_classes() {
+        let cases: &[(&str, &str)] = &[
+            ("spp=4.5", "spp"),
+            ("spp=4.0", "spp"),
+            ("spp=abc", "spp"),
+            ("spp=+4", "spp"),
+            ("spp=%204", "spp"),
+            ("spp=1e3", "spp"),
+            ("width=0x10", "width"),
+            ("seed=--1", "seed"),
+        ];
+        for (s, param) in cases {
+            let e = q(s).unwrap_err();
+            assert!(matches!(e, RequestError::NotInteger { .. }), "{s}: {e:?}");
+            assert_eq!(e.param(), *param);
+        }
+        assert!(matches!(q("spp="), Err(RequestError::Empty { param: "spp", .. })));
+        assert!(matches!(q("spp"), Err(RequestError::Empty { param: "spp", .. })));
+        assert!(matches!(q("spp=4&spp=4"), Err(RequestError::Repeated { param: "spp" })));
+        assert!(matches!(q("samples=4"), Err(RequestError::Unknown { .. })));
+        assert!(matches!(q("SPP=4"), Err(RequestError::Unknown { .. })));
+        assert!(matches!(q("format=jpeg"), Err(RequestError::BadChoice { param: "format", .. })));
+        assert!(matches!(q("engine=gpu"), Err(RequestError::BadChoice { param: "engine", .. })));
+        assert_eq!(q("unknown=1").unwrap_err().param(), "unknown");
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(q("format=p%33").unwrap().format, Format::P3);
+        assert_eq!(q("seed=-0").unwrap().seed, 0);
+    }
+
+    #[test]
+    fn json_payloads() {
+        let j = |s: &str| RenderRequest::from_json(s.as_bytes(), &L);
+        let r = j(r#"{"spp": 16, "width": "64", "height": 48, "format": "png", "seed": 3}"#).unwrap();
+        assert_eq!((r.spp, r.width, r.height, r.format, r.seed), (16, 64, 48, Format::Png, 3));
+        assert!(matches!(j(r#"{"spp": 4.5}"#), Err(RequestError::NotInteger { param: "spp", .. })));
+        assert!(matches!(j(r#"{"spp": -4}"#), Err(RequestError::OutOfRange { param: "spp", .. })));
+        assert!(matches!(j(r#"{"spp": null}"#), Err(RequestError::Empty { param: "spp", .. })));
+        assert!(matches!(j(r#"{"spp": ""}"#), Err(RequestError::Empty { param: "spp", .. })));
+        assert!(matches!(j(r#"{"spp": 4, "spp": 8}"#), Err(RequestError::Repeated { param: "spp" })));
+        assert!(matches!(j(r#"{"spp": [4]}"#), Err(RequestError::NotInteger { param: "spp", .. })));
+        assert!(matches!(j(r#"{"spp": 1e3}"#), Err(RequestError::NotInteger { param: "spp", .. })));
+        assert!(matches!(j(r#"{"format": 3}"#), Err(RequestError::BadChoice { param: "format", .. })));
+        assert!(matches!(j(r#"{"x": true}"#), Err(RequestError::Unknown { .. })));
+        assert!(matches!(j(r#"[1]"#), Err(RequestError::BadBody { .. })));
+        assert!(matches!(j(r#"{"spp": 4"#), Err(RequestError::BadBody { .. })));
+        assert_eq!(j("nope").unwrap_err().param(), "body");
+    }
+}

@@ -1,0 +1,89 @@
+//! The `render` binary: output files, stdout, and bad arguments (exit 2, nothing left behind).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn render(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_render")).args(args).output().unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+#[test]
+fn writes_the_oracle_to_a_file_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("img.ppm");
+    let o = render(&[
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--spp",
+        "4",
+        "--engine",
+        "classic",
+        "--format",
+        "p3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/smallpt-64x48-4spp.ppm"));
+    assert_eq!(std::fs::read(&out).unwrap(), want.unwrap());
+    assert_eq!(files_in(dir.path()), ["img.ppm"], "no temporary file left");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let last = stderr.lines().last().unwrap();
+    for word in ["spp 4", "M samples/s", "M segments/s", " s:"] {
+        assert!(last.contains(word), "last line {last:?} lacks {word:?}");
+    }
+}
+
+#[test]
+fn stdout_output_and_spp_rounding() {
+    let o = render(&[
+        "--width", "8", "--height", "4", "--spp", "5", "--format", "ppm", "--engine", "classic", "--out", "-",
+    ]);
+    assert!(o.status.success());
+    assert!(o.stdout.starts_with(b"P6\n8 4\n255\n"));
+    assert_eq!(o.stdout.len(), "P6\n8 4\n255\n".len() + 8 * 4 * 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("spp 8"), "spp 5 renders as 8");
+}
+
+#[test]
+fn bad_arguments_exit_2_and_leave_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("img.ppm");
+    let out = out.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["--spp", "0"], "spp"),
+        (vec!["--spp", "65537"], "spp"),
+        (vec!["--width", "0"], "width"),
+        (vec!["--width", "9000"], "width"),
+        (vec!["--height", "-3"], "height"),
+        (vec!["--seed", "65536"], "seed"),
+        (vec!["--spp", "four"], "spp"),
+        (vec!["--format", "jpeg"], "format"),
+        (vec!["--engine", "gpu"], "engine"),
+        (vec!["--bogus"], "bogus"),
+        (vec!["--width", "8192", "--height", "8192", "--spp", "1000"], "spp"),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--out", out]);
+        let o = render(&a);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(files_in(dir.path()).is_empty(), "{args:?} left {:?}", files_in(dir.path()));
+    }
+}
+
+#[test]
+fn an_unwritable_target_fails_without_leftovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("missing-dir/img.ppm");
+    let o = render(&["--width", "8", "--height", "8", "--engine", "classic", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(files_in(dir.path()).is_empty());
+}
