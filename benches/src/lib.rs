@@ -20,7 +20,7 @@ pub struct Tier {
 impl Tier {
     /// The benchmark name, e.g. `512MB-0.35vCPU`.
     pub fn name(&self) -> String {
-        let mem = if self.memory_mb >= 1024 && self.memory_mb % 1024 == 0 {
+        let mem = if self.memory_mb >= 1024 && self.memory_mb.is_multiple_of(1024) {
             format!("{}GB", self.memory_mb / 1024)
         } else {
             format!("{}MB", self.memory_mb)
