@@ -183,3 +183,38 @@ async fn a_panicking_render_fails_only_its_request() {
     let res = get(srv.addr, &format!("/?{SMALL}")).await;
     assert_eq!(res.status, StatusCode::OK);
 }
+
+/// hyper's HTTP/1.1 framing rules: ambiguous framing is refused or answered once and the
+/// connection closed, never read as two requests; the server keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_tcp_framing_cases() {
+    let srv = start(config()).await;
+    let smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let cases = [
+        // Duplicate Content-Length with different values.
+        format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n{{}}{smuggled}"),
+        // Malformed Content-Length.
+        format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2x\r\n\r\n{{}}{smuggled}"),
+        format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\n{{}}{smuggled}"),
+        // Content-Length with a Transfer-Encoding that is not chunked.
+        format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: gzip\r\n\r\n{{}}{smuggled}"),
+        // Content-Length and chunked: chunked wins (RFC 9112 §6.3), the body `x` is refused,
+        // and the connection closes after the one response, so the GET behind it is never read.
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n{smuggled}"
+        ),
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n1\r\nx\r\n0\r\n\r\n{smuggled}"
+        ),
+    ];
+    for request in &cases {
+        let (mut stream, head) = raw(srv.addr, request).await;
+        assert!(head.starts_with("HTTP/1.1 400"), "{request:?} -> {head}");
+        use tokio::io::AsyncReadExt;
+        let mut rest = Vec::new();
+        tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut rest)).await.expect("connection left open").ok();
+        let all = head + &String::from_utf8_lossy(&rest);
+        assert_eq!(all.matches("HTTP/1.1 ").count(), 1, "{request:?} -> {all}");
+        assert_eq!(get(srv.addr, "/healthz").await.status, StatusCode::OK);
+    }
+}

@@ -122,3 +122,47 @@ pub fn render_local(query: &str) -> Vec<u8> {
     let req = render::RenderRequest::from_query(query, &render::Limits::DEFAULT).unwrap();
     render::render_to_vec(&req, &render::RenderOptions::default()).unwrap().0
 }
+
+/// Sends `request` verbatim on a new connection and reads until the response head is complete
+/// (or the connection closes). Returns the stream and what was read.
+pub async fn raw(addr: SocketAddr, request: &str) -> (TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(TIMEOUT, async {
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("no response head");
+    (stream, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// Starts a GET of `path` and returns once its response head arrived.
+pub async fn start_get(addr: SocketAddr, path: &str, extra: &str) -> (TcpStream, String) {
+    raw(addr, &format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}\r\n")).await
+}
+
+/// A render long enough (about two minutes on two cores) that finishing it is never what a
+/// test sees, with rows short enough (32 px at spp 4096) that cancelling takes a fraction of a
+/// second.
+pub const LONG: &str = "/?width=32&height=2000&spp=4096&engine=classic";
+
+/// Polls /healthz until no render is active; the time it took.
+pub async fn wait_idle(addr: SocketAddr, within: Duration) -> Duration {
+    let t = std::time::Instant::now();
+    loop {
+        let h = get(addr, "/healthz").await.json();
+        if h["active"] == 0 {
+            return t.elapsed();
+        }
+        assert!(t.elapsed() < within, "renders still active after {within:?}: {h}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
