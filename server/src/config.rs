@@ -283,4 +283,12 @@ mod tests {
             assert!(ENV.iter().any(|v| v.name == name), "{name}");
         }
     }
+
+    #[test]
+    fn the_readme_documents_every_variable() {
+        let readme = include_str!("../README.md");
+        for var in ENV {
+            assert!(readme.contains(&format!("| `{}` |", var.name)), "{} is not in server/README.md", var.name);
+        }
+    }
 }

@@ -56,9 +56,6 @@ pub enum AppError {
     /// The deadline passed before the first row was rendered.
     #[error("the render deadline passed")]
     DeadlineExceeded,
-    /// The server is draining.
-    #[error("the server is shutting down")]
-    ShuttingDown,
     /// The render panicked or failed; details are in the log.
     #[error("the render failed")]
     RenderFailed,
@@ -72,9 +69,7 @@ impl AppError {
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::BodyTooLarge { .. } | AppError::ResponseTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
-            AppError::QueueFull { .. } | AppError::QueuedTooLong | AppError::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            AppError::QueueFull { .. } | AppError::QueuedTooLong => StatusCode::SERVICE_UNAVAILABLE,
             AppError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             AppError::RenderFailed => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -110,7 +105,7 @@ impl AppError {
             AppError::QueueFull { retry_after } => {
                 h.insert(RETRY_AFTER, retry_after.into());
             }
-            AppError::QueuedTooLong | AppError::ShuttingDown => {
+            AppError::QueuedTooLong => {
                 h.insert(RETRY_AFTER, 1.into());
             }
             _ => {}

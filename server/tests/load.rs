@@ -21,7 +21,7 @@ async fn disconnect_cancels_running_and_queued_renders() {
         let t = Instant::now();
         let h = get(srv.addr, "/healthz").await;
         assert_eq!(h.status, StatusCode::OK);
-        assert!(t.elapsed() < Duration::from_millis(500), "healthz took {:?}", t.elapsed());
+        assert!(t.elapsed() < Duration::from_secs(1), "healthz took {:?}", t.elapsed());
         assert_eq!(h.json()["active"], 1);
     }
 
@@ -54,7 +54,7 @@ async fn full_queue_is_503_at_once_and_queued_deadline_is_503() {
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.header("retry-after"), "5");
     assert!(res.json()["error"].as_str().unwrap().contains("queue"));
-    assert!(t.elapsed() < Duration::from_millis(500), "503 took {:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(1), "503 took {:?}", t.elapsed());
 
     let res = queued.await.unwrap();
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -77,7 +77,10 @@ async fn deadline_cancels_before_and_after_the_head() {
     // Streaming already: the deadline aborts the connection, the client sees an incomplete body.
     let t = Instant::now();
     let mut conn = Conn::open(srv.addr).await;
-    let res = conn.send("GET", LONG, &[("x-scf-timeout", "1")], "").await.unwrap();
+    // Rows of 8 pixels are quick even on a busy machine, so the head comes well before the
+    // one-second platform timeout the request carries.
+    let tiny_rows = "/?width=8&height=8000&spp=4096&engine=classic";
+    let res = conn.send("GET", tiny_rows, &[("x-scf-timeout", "1")], "").await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     use http_body_util::BodyExt;
     let body = tokio::time::timeout(TIMEOUT, res.into_body().collect()).await.expect("body never ended");
