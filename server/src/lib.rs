@@ -7,6 +7,7 @@
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod framing;
 pub mod renderer;
 pub mod service;
 
@@ -70,7 +71,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let svc = service_fn(move |req| service::handle(state.clone(), req));
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(framing::StrictFraming::new(stream)), svc));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 debug!(%peer, error = %e, "connection ended with an error");

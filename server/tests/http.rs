@@ -184,8 +184,9 @@ async fn a_panicking_render_fails_only_its_request() {
     assert_eq!(res.status, StatusCode::OK);
 }
 
-/// hyper's HTTP/1.1 framing rules: ambiguous framing is refused or answered once and the
-/// connection closed, never read as two requests; the server keeps serving.
+/// Ambiguous framing is refused with 400 (hyper's rules, plus `server::framing` for CL+TE and
+/// repeated equal CL) and the connection closed: one response, nothing behind it read as a
+/// second request; the server keeps serving.
 #[tokio::test(flavor = "multi_thread")]
 async fn raw_tcp_framing_cases() {
     let srv = start(config()).await;
@@ -198,14 +199,16 @@ async fn raw_tcp_framing_cases() {
         format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\n{{}}{smuggled}"),
         // Content-Length with a Transfer-Encoding that is not chunked.
         format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: gzip\r\n\r\n{{}}{smuggled}"),
-        // Content-Length and chunked: chunked wins (RFC 9112 §6.3), the body `x` is refused,
-        // and the connection closes after the one response, so the GET behind it is never read.
+        // Content-Length and Transfer-Encoding together, either order, with a chunked body that
+        // is a valid request on its own: refused.
         format!(
-            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n{smuggled}"
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n{CHUNKED}{smuggled}"
         ),
         format!(
-            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n1\r\nx\r\n0\r\n\r\n{smuggled}"
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n{CHUNKED}{smuggled}"
         ),
+        // Duplicate Content-Length, even with equal values.
+        format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{{}}{smuggled}"),
     ];
     for request in &cases {
         let (mut stream, head) = raw(srv.addr, request).await;
@@ -217,4 +220,29 @@ async fn raw_tcp_framing_cases() {
         assert_eq!(all.matches("HTTP/1.1 ").count(), 1, "{request:?} -> {all}");
         assert_eq!(get(srv.addr, "/healthz").await.status, StatusCode::OK);
     }
+    // On a kept-alive connection: the first request is answered, the ambiguous second one refused.
+    let second = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n{CHUNKED}{smuggled}"
+    );
+    let (mut stream, head) = raw(srv.addr, &second).await;
+    use tokio::io::AsyncReadExt;
+    let mut rest = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut rest)).await.expect("connection left open").ok();
+    let all = head + &String::from_utf8_lossy(&rest);
+    let statuses: Vec<&str> = all.match_indices("HTTP/1.1 ").map(|(i, _)| &all[i + 9..i + 12]).collect();
+    assert_eq!(statuses, ["200", "400"], "{all}");
+    // A chunked body without Content-Length is read as usual (here: the unknown field is named).
+    let json = r#"{"width": 4, "height": 3, "x": 1}"#;
+    let chunked = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{json}\r\n0\r\n\r\n",
+        json.len()
+    );
+    let (mut stream, head) = raw(srv.addr, &chunked).await;
+    let mut rest = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut rest)).await.expect("connection left open").ok();
+    let all = head + &String::from_utf8_lossy(&rest);
+    assert!(all.starts_with("HTTP/1.1 400") && all.contains(r#""param":"x""#), "{all}");
 }
+
+/// A chunked body holding `{}`.
+const CHUNKED: &str = "2\r\n{}\r\n0\r\n\r\n";
