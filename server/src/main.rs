@@ -57,3 +57,22 @@ fn port_flag(mut args: impl Iterator<Item = String>) -> Result<Option<u16>, Stri
     }
     Ok(port)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::port_flag;
+
+    fn parse(args: &[&str]) -> Result<Option<u16>, String> {
+        port_flag(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn port_flag_forms() {
+        assert_eq!(parse(&[]), Ok(None));
+        assert_eq!(parse(&["--port", "8000"]), Ok(Some(8000)));
+        assert_eq!(parse(&["--port=9001"]), Ok(Some(9001)));
+        assert!(parse(&["--port"]).is_err());
+        assert!(parse(&["--port", "x"]).is_err());
+        assert!(parse(&["--verbose"]).is_err());
+    }
+}

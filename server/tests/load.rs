@@ -103,3 +103,22 @@ async fn kept_alive_connection_survives_an_idle_gap() {
         StatusCode::OK
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pre_stop_waits_for_in_flight_renders_within_the_grace_period() {
+    let srv = start(Config { shutdown_grace: Duration::from_secs(1), ..config() }).await;
+    // A short render: pre-stop answers once it is done.
+    let render = tokio::spawn(get(srv.addr, "/?width=64&height=48&spp=64&engine=classic"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let res = get(srv.addr, "/pre-stop").await;
+    assert_eq!((res.status, res.json()["idle"].as_bool()), (StatusCode::OK, Some(true)));
+    assert_eq!(render.await.unwrap().status, StatusCode::OK);
+
+    // A render longer than the grace period: pre-stop gives up after it.
+    let (running, _) = start_get(srv.addr, LONG, "").await;
+    let t = Instant::now();
+    let res = call(srv.addr, "POST", "/pre-stop", &[], "").await;
+    assert_eq!((res.status, res.json()["idle"].as_bool()), (StatusCode::OK, Some(false)));
+    assert!((Duration::from_millis(900)..Duration::from_secs(3)).contains(&t.elapsed()), "{:?}", t.elapsed());
+    drop(running);
+}
