@@ -27,8 +27,7 @@ async fn disconnect_cancels_running_and_queued_renders() {
 
     // A second long render queues behind the first; its client gives up while it waits.
     let queued = tokio::spawn(start_get(srv.addr, LONG, ""));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(get(srv.addr, "/healthz").await.json()["queued"], 1);
+    wait_queued(srv.addr, 1).await;
     queued.abort();
     let _ = queued.await;
     drop(running);
@@ -45,9 +44,9 @@ async fn full_queue_is_503_at_once_and_queued_deadline_is_503() {
     let srv = start(Config { queue: 1, ..config() }).await;
     let (running, head) = start_get(srv.addr, LONG, "").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    // Takes the one queue place, and gives up after a second (its platform timeout).
-    let queued = tokio::spawn(async move { call(srv.addr, "GET", SMALL, &[("x-scf-timeout", "1")], "").await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Takes the one queue place, and gives up after two seconds (its platform timeout).
+    let queued = tokio::spawn(async move { call(srv.addr, "GET", SMALL, &[("x-scf-timeout", "2")], "").await });
+    wait_queued(srv.addr, 1).await;
 
     let t = Instant::now();
     let res = get(srv.addr, SMALL).await;

@@ -166,3 +166,12 @@ pub async fn wait_idle(addr: SocketAddr, within: Duration) -> Duration {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Polls /healthz until `n` renders are queued.
+pub async fn wait_queued(addr: SocketAddr, n: u64) {
+    let t = std::time::Instant::now();
+    while get(addr, "/healthz").await.json()["queued"] != n {
+        assert!(t.elapsed() < TIMEOUT, "never {n} queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
