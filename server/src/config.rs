@@ -1,0 +1,294 @@
+//! Configuration from the environment. Every variable the server reads is in [`ENV`], the one
+//! table the README mirrors; [`Config::from_lookup`] reads them through any lookup function so
+//! tests can build a configuration without touching the process environment.
+
+use render::Limits;
+use std::time::Duration;
+
+/// One environment variable: its name, its default and what it does.
+#[derive(Clone, Copy, Debug)]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: &'static str,
+    /// The value used when it is unset, in words.
+    pub default: &'static str,
+    /// What it controls.
+    pub meaning: &'static str,
+}
+
+/// Every environment variable the server reads.
+pub const ENV: &[EnvVar] = &[
+    EnvVar {
+        name: "PORT",
+        default: "FC_CUSTOM_LISTEN_PORT, then FC_SERVER_PORT, then 9000",
+        meaning: "TCP port to listen on (0.0.0.0); `--port` overrides it. FunctionGraph needs PORT=8000",
+    },
+    EnvVar { name: "RENDER_MAX_WIDTH", default: "8192", meaning: "largest width in pixels" },
+    EnvVar { name: "RENDER_MAX_HEIGHT", default: "8192", meaning: "largest height in pixels" },
+    EnvVar { name: "RENDER_MAX_SPP", default: "65536", meaning: "largest spp" },
+    EnvVar {
+        name: "RENDER_MAX_SAMPLES",
+        default: "8589934592 (2^33)",
+        meaning: "largest width × height × effective spp of one render",
+    },
+    EnvVar {
+        name: "RENDER_THREADS",
+        default: "0 = available_parallelism (honours the cgroup CPU quota)",
+        meaning: "threads of the render pool",
+    },
+    EnvVar { name: "RENDER_CONCURRENCY", default: "1", meaning: "renders running at once (each uses the whole pool)" },
+    EnvVar {
+        name: "RENDER_QUEUE",
+        default: "16",
+        meaning: "renders waiting (FIFO) behind the running ones; beyond it: 503 with Retry-After",
+    },
+    EnvVar {
+        name: "RENDER_TIMEOUT_SECS",
+        default: "900",
+        meaning: "render deadline, queueing included; lowered per request by X-Scf-Timeout, X-Fc-Function-Timeout, X-CFF-Timeout",
+    },
+    EnvVar {
+        name: "MAX_RESPONSE_BYTES",
+        default: "auto: 6000000 on SCF / FunctionGraph (env or request headers), else off",
+        meaning: "largest response a render may produce, checked before rendering (413); `0` or `off` disables",
+    },
+    EnvVar { name: "MAX_BODY_BYTES", default: "1048576", meaning: "largest request body (413)" },
+    EnvVar { name: "MAX_URI_BYTES", default: "8192", meaning: "longest path + query (414)" },
+    EnvVar { name: "MAX_HEADER_BYTES", default: "65536", meaning: "largest request head (431)" },
+    EnvVar { name: "MAX_CONNECTIONS", default: "1024", meaning: "open connections; further ones wait in the backlog" },
+    EnvVar {
+        name: "SHUTDOWN_GRACE_SECS",
+        default: "60",
+        meaning: "on SIGTERM/SIGINT (and in /pre-stop) how long in-flight responses may take to finish",
+    },
+    EnvVar { name: "RETRY_AFTER_SECS", default: "5", meaning: "Retry-After of a 503 when the queue is full" },
+    EnvVar { name: "LOG_FORMAT", default: "text", meaning: "`json` for one JSON object per line" },
+    EnvVar { name: "RUST_LOG", default: "info", meaning: "log filter (tracing-subscriber EnvFilter syntax)" },
+];
+
+/// The response-size cap used on SCF and FunctionGraph: both reject synchronous responses over
+/// 6 MB; a little under it leaves room for headers and the platform's own framing.
+pub const PLATFORM_RESPONSE_CAP: u64 = 6_000_000;
+
+/// Whether renders are refused when their output could be too large.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseCap {
+    /// Capped at [`PLATFORM_RESPONSE_CAP`] when the environment or the request shows SCF or
+    /// FunctionGraph, else uncapped.
+    Auto,
+    /// Never capped.
+    Off,
+    /// Always capped at this many bytes.
+    Bytes(u64),
+}
+
+/// The server's settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Port to listen on.
+    pub port: u16,
+    /// Request limits.
+    pub limits: Limits,
+    /// Render pool threads; 0 = `available_parallelism`.
+    pub render_threads: usize,
+    /// Renders running at once.
+    pub concurrency: usize,
+    /// Renders waiting behind them.
+    pub queue: usize,
+    /// Render deadline, queueing included.
+    pub render_timeout: Duration,
+    /// The response-size cap.
+    pub response_cap: ResponseCap,
+    /// Whether the environment says SCF or FunctionGraph (turns the `Auto` cap on).
+    pub on_capped_platform: bool,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Longest path + query.
+    pub max_uri_bytes: usize,
+    /// Largest request head.
+    pub max_header_bytes: usize,
+    /// Open connections.
+    pub max_connections: usize,
+    /// Drain time on shutdown and in `/pre-stop`.
+    pub shutdown_grace: Duration,
+    /// Retry-After of a queue-full 503, in seconds.
+    pub retry_after_secs: u64,
+    /// JSON log lines.
+    pub log_json: bool,
+    /// Test hook: a render with seed 65535 panics. Never set from the environment.
+    #[doc(hidden)]
+    pub fault_injection: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            port: 9000,
+            limits: Limits::DEFAULT,
+            render_threads: 0,
+            concurrency: 1,
+            queue: 16,
+            render_timeout: Duration::from_secs(900),
+            response_cap: ResponseCap::Auto,
+            on_capped_platform: false,
+            max_body_bytes: 1 << 20,
+            max_uri_bytes: 8192,
+            max_header_bytes: 65536,
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(60),
+            retry_after_secs: 5,
+            log_json: false,
+            fault_injection: false,
+        }
+    }
+}
+
+/// A variable with a value that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}={value:?} is invalid: {reason}")]
+pub struct ConfigError {
+    name: &'static str,
+    value: String,
+    reason: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads every variable of [`ENV`] through `get`; unset or empty variables take the defaults.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        fn num<T: std::str::FromStr>(name: &'static str, value: Option<String>, default: T) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            match value {
+                None => Ok(default),
+                Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError { name, value: v, reason: e.to_string() }),
+            }
+        }
+        let d = Config::default();
+        let port_var = ["PORT", "FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT"].into_iter().find(|n| get(n).is_some());
+        let port = match port_var {
+            Some(name) => num(name, get(name), d.port)?,
+            None => d.port,
+        };
+        let limits = Limits {
+            max_width: num("RENDER_MAX_WIDTH", get("RENDER_MAX_WIDTH"), d.limits.max_width)?,
+            max_height: num("RENDER_MAX_HEIGHT", get("RENDER_MAX_HEIGHT"), d.limits.max_height)?,
+            max_spp: num("RENDER_MAX_SPP", get("RENDER_MAX_SPP"), d.limits.max_spp)?,
+            max_samples: num("RENDER_MAX_SAMPLES", get("RENDER_MAX_SAMPLES"), d.limits.max_samples)?,
+        };
+        let response_cap = match get("MAX_RESPONSE_BYTES").map(|v| v.trim().to_ascii_lowercase()) {
+            None => ResponseCap::Auto,
+            Some(v) if v == "auto" => ResponseCap::Auto,
+            Some(v) if v == "off" || v == "0" => ResponseCap::Off,
+            Some(v) => ResponseCap::Bytes(num("MAX_RESPONSE_BYTES", Some(v), 0)?),
+        };
+        let on_capped_platform = get("TENCENTCLOUD_RUNENV").is_some_and(|v| v.eq_ignore_ascii_case("scf"))
+            || ["SCF_FUNCTIONNAME", "RUNTIME_FUNC_NAME", "RUNTIME_MAX_RESP_BODY_SIZE"].iter().any(|n| get(n).is_some());
+        let concurrency = num("RENDER_CONCURRENCY", get("RENDER_CONCURRENCY"), d.concurrency)?;
+        if concurrency == 0 {
+            return Err(ConfigError {
+                name: "RENDER_CONCURRENCY",
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        let secs =
+            |name: &'static str, default: Duration| num(name, get(name), default.as_secs()).map(Duration::from_secs);
+        Ok(Config {
+            port,
+            limits,
+            render_threads: num("RENDER_THREADS", get("RENDER_THREADS"), d.render_threads)?,
+            concurrency,
+            queue: num("RENDER_QUEUE", get("RENDER_QUEUE"), d.queue)?,
+            render_timeout: secs("RENDER_TIMEOUT_SECS", d.render_timeout)?,
+            response_cap,
+            on_capped_platform,
+            max_body_bytes: num("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), d.max_body_bytes)?,
+            max_uri_bytes: num("MAX_URI_BYTES", get("MAX_URI_BYTES"), d.max_uri_bytes)?,
+            max_header_bytes: num("MAX_HEADER_BYTES", get("MAX_HEADER_BYTES"), d.max_header_bytes)?,
+            max_connections: num("MAX_CONNECTIONS", get("MAX_CONNECTIONS"), d.max_connections)?.max(1),
+            shutdown_grace: secs("SHUTDOWN_GRACE_SECS", d.shutdown_grace)?,
+            retry_after_secs: num("RETRY_AFTER_SECS", get("RETRY_AFTER_SECS"), d.retry_after_secs)?,
+            log_json: get("LOG_FORMAT").is_some_and(|v| v.trim().eq_ignore_ascii_case("json")),
+            fault_injection: false,
+        })
+    }
+
+    /// The cap for one request, given whether its headers show SCF or FunctionGraph.
+    pub fn response_cap_for(&self, platform_headers: bool) -> Option<u64> {
+        match self.response_cap {
+            ResponseCap::Off => None,
+            ResponseCap::Bytes(n) => Some(n),
+            ResponseCap::Auto => (self.on_capped_platform || platform_headers).then_some(PLATFORM_RESPONSE_CAP),
+        }
+    }
+
+    /// The render pool's size: `render_threads`, or the CPUs this process may use.
+    pub fn pool_threads(&self) -> usize {
+        if self.render_threads > 0 {
+            self.render_threads
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|n| map.get(n).cloned())
+    }
+
+    #[test]
+    fn port_fallback_chain() {
+        assert_eq!(config(&[]).unwrap().port, 9000);
+        assert_eq!(config(&[("FC_SERVER_PORT", "9002")]).unwrap().port, 9002);
+        assert_eq!(config(&[("FC_SERVER_PORT", "9002"), ("FC_CUSTOM_LISTEN_PORT", "9001")]).unwrap().port, 9001);
+        assert_eq!(config(&[("PORT", "8000"), ("FC_CUSTOM_LISTEN_PORT", "9001")]).unwrap().port, 8000);
+        assert!(config(&[("PORT", "http")]).is_err());
+    }
+
+    #[test]
+    fn response_cap_follows_the_platform() {
+        assert_eq!(config(&[]).unwrap().response_cap_for(false), None);
+        assert_eq!(config(&[]).unwrap().response_cap_for(true), Some(PLATFORM_RESPONSE_CAP));
+        assert_eq!(
+            config(&[("TENCENTCLOUD_RUNENV", "SCF")]).unwrap().response_cap_for(false),
+            Some(PLATFORM_RESPONSE_CAP)
+        );
+        assert_eq!(config(&[("RUNTIME_FUNC_NAME", "f")]).unwrap().response_cap_for(false), Some(PLATFORM_RESPONSE_CAP));
+        assert_eq!(
+            config(&[("MAX_RESPONSE_BYTES", "off"), ("SCF_FUNCTIONNAME", "f")]).unwrap().response_cap_for(true),
+            None
+        );
+        assert_eq!(config(&[("MAX_RESPONSE_BYTES", "1000")]).unwrap().response_cap_for(false), Some(1000));
+    }
+
+    #[test]
+    fn every_variable_read_is_in_the_table() {
+        let c = config(&[("RENDER_MAX_SPP", "64"), ("RENDER_QUEUE", "0"), ("LOG_FORMAT", "JSON")]).unwrap();
+        assert_eq!((c.limits.max_spp, c.queue, c.log_json), (64, 0, true));
+        assert!(config(&[("RENDER_CONCURRENCY", "0")]).is_err());
+        for name in ["PORT", "RENDER_MAX_SAMPLES", "MAX_RESPONSE_BYTES", "SHUTDOWN_GRACE_SECS", "LOG_FORMAT"] {
+            assert!(ENV.iter().any(|v| v.name == name), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_variable() {
+        let readme = include_str!("../README.md");
+        for var in ENV {
+            assert!(readme.contains(&format!("| `{}` |", var.name)), "{} is not in server/README.md", var.name);
+        }
+    }
+}

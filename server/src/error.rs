@@ -1,0 +1,123 @@
+//! Every way a request can fail, mapped once to a status and a JSON body.
+
+use crate::body::Body;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::{Response, StatusCode};
+use render::RequestError;
+
+/// Why a request got no image.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad render parameters.
+    #[error(transparent)]
+    BadRequest(#[from] RequestError),
+    /// A method the path does not take.
+    #[error("method not allowed; use {allow}")]
+    MethodNotAllowed {
+        /// The methods it takes.
+        allow: &'static str,
+    },
+    /// A request body over the limit.
+    #[error("request body is larger than {max} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// The request body could not be read.
+    #[error("request body could not be read")]
+    BodyUnreadable,
+    /// Path + query over the limit.
+    #[error("path and query are longer than {max} bytes")]
+    UriTooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// The output could exceed the response cap.
+    #[error(
+        "the {format} image could be up to {bytes} bytes, over this platform's response limit of {cap} bytes; use format=png or a smaller width and height"
+    )]
+    ResponseTooLarge {
+        /// The format asked for.
+        format: &'static str,
+        /// The size or bound of the response.
+        bytes: u64,
+        /// The cap.
+        cap: u64,
+    },
+    /// Every render slot and queue place is taken.
+    #[error("the renderer is busy and its queue is full; retry later")]
+    QueueFull {
+        /// Seconds to suggest in Retry-After.
+        retry_after: u64,
+    },
+    /// The deadline passed while the request was queued.
+    #[error("the render deadline passed while waiting in the queue")]
+    QueuedTooLong,
+    /// The deadline passed before the first row was rendered.
+    #[error("the render deadline passed")]
+    DeadlineExceeded,
+    /// The render panicked or failed; details are in the log.
+    #[error("the render failed")]
+    RenderFailed,
+}
+
+impl AppError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) | AppError::BodyUnreadable => StatusCode::BAD_REQUEST,
+            AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::BodyTooLarge { .. } | AppError::ResponseTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            AppError::QueueFull { .. } | AppError::QueuedTooLong => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            AppError::RenderFailed => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The parameter at fault, if one is.
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            AppError::BadRequest(e) => Some(e.param()),
+            AppError::BodyTooLarge { .. } | AppError::BodyUnreadable => Some("body"),
+            AppError::ResponseTooLarge { .. } => Some("format"),
+            _ => None,
+        }
+    }
+
+    /// The JSON body: `{"error": ..., "param": ...}`.
+    pub fn json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({ "error": self.to_string() });
+        if let Some(p) = self.param() {
+            v["param"] = p.into();
+        }
+        v
+    }
+
+    /// The whole response.
+    pub fn into_response(self) -> Response<Body> {
+        let mut res = json_response(self.status(), &self.json());
+        let h = res.headers_mut();
+        match self {
+            AppError::MethodNotAllowed { allow } => {
+                h.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            AppError::QueueFull { retry_after } => {
+                h.insert(RETRY_AFTER, retry_after.into());
+            }
+            AppError::QueuedTooLong => {
+                h.insert(RETRY_AFTER, 1.into());
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<Body> {
+    let mut res = Response::new(Body::full(v.to_string() + "\n"));
+    *res.status_mut() = status;
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}

@@ -1,0 +1,110 @@
+//! smallpt as an HTTP function service: `GET /?spp=16` answers the image, streamed row by row,
+//! on Alibaba FC, Tencent SCF and Huawei FunctionGraph alike.
+//!
+//! `main` reads the [`Config`] and binds; [`run`] serves a listener until a shutdown future
+//! resolves, so tests and benches run the same server in-process on `127.0.0.1:0`.
+
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod framing;
+pub mod renderer;
+pub mod service;
+
+pub use config::{Config, ENV};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use renderer::Renderer;
+use service::State;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+/// Serves `listener` until `shutdown` resolves, then stops accepting, lets in-flight responses
+/// finish (at most `config.shutdown_grace`) and returns.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let renderer = Renderer::new(&config)?;
+    info!(
+        addr = %listener.local_addr()?,
+        render_threads = renderer.threads(),
+        concurrency = config.concurrency,
+        queue = config.queue,
+        "listening"
+    );
+    let state = Arc::new(State { config, renderer });
+    let mut builder = http1::Builder::new();
+    builder
+        .keep_alive(true)
+        // No timer is installed, so hyper has no header-read timeout; set it to None anyway so a
+        // future default cannot close kept-alive connections (FC reuses them for up to 15 min
+        // and answers 502 when it finds one closed).
+        .header_read_timeout(None)
+        .max_header_size(state.config.max_header_bytes)
+        .max_buf_size(state.config.max_header_bytes.max(8192) + 8192);
+    let connections = Arc::new(Semaphore::new(state.config.max_connections));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = connections.clone().acquire_owned() => p.expect("never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let svc = service_fn(move |req| service::handle(state.clone(), req));
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(framing::StrictFraming::new(stream)), svc));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let grace = state.config.shutdown_grace;
+    info!(connections = graceful.count(), grace_secs = grace.as_secs_f64(), "shutting down: draining connections");
+    tokio::select! {
+        () = graceful.shutdown() => info!("all connections closed"),
+        () = tokio::time::sleep(grace) => warn!("grace period over; closing the remaining connections"),
+    }
+    Ok(())
+}
+
+/// Logs to stdout, one line per event: text, or JSON with `json`. `RUST_LOG` filters (default
+/// `info`).
+pub fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stdout).with_ansi(false);
+    let _ = if json { fmt.json().flatten_event(true).try_init() } else { fmt.try_init() };
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+}

@@ -1,0 +1,278 @@
+//! The render side: a dedicated rayon pool, the slots that bound how many renders run at once,
+//! the FIFO queue behind them, and the blocking driver that feeds a response body.
+//!
+//! A render's driver runs on tokio's blocking pool (never on a tokio worker); its rows are
+//! rendered on the rayon pool; its encoded bytes go through a bounded channel to the body.
+
+use crate::body::Chunk;
+use crate::config::Config;
+use crate::error::AppError;
+use bytes::Bytes;
+use render::encode;
+use render::{CancelToken, RenderError, RenderOptions, RenderRequest, RenderStats, Scene};
+use std::io::{self, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tracing::{error, info, warn};
+
+/// Chunks buffered between a render and its body. The encoders write a row (or a compressor
+/// block) at a time, so this is a few rows: enough to keep the socket busy, small enough that a
+/// slow client holds the render back instead of growing memory.
+const CHANNEL_CHUNKS: usize = 16;
+
+/// The render pool and its admission control.
+pub struct Renderer {
+    pool: Arc<rayon::ThreadPool>,
+    slots: Arc<Semaphore>,
+    queued: AtomicUsize,
+    max_queue: usize,
+    active: AtomicUsize,
+    idle: Notify,
+    retry_after: u64,
+    fault_injection: bool,
+}
+
+/// Counts a render from admission until its driver finished (or it left the queue).
+pub struct Active(Arc<Renderer>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+struct Queued<'a>(&'a Renderer);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Cancels a render when dropped: held by the request handler, then by the response body, so a
+/// client that goes away, at any stage, stops its render within about a row.
+pub struct CancelOnDrop(pub CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Why a started render did not finish.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// Cancelled: client gone, or deadline.
+    Cancelled,
+    /// The encoder or the channel failed.
+    Io(String),
+    /// The render panicked.
+    Panic(String),
+}
+
+/// A render that has started: the first row's arrival (or the failure before it) on `head`,
+/// the encoded bytes on `data`.
+pub struct Started {
+    /// Resolves when the first row is encoded (`Ok`) or the render ended before that.
+    pub head: oneshot::Receiver<Result<(), Failure>>,
+    /// The encoded image, then an `Err` if the render failed.
+    pub data: mpsc::Receiver<Chunk>,
+    /// Bytes sent so far.
+    pub bytes: Arc<AtomicU64>,
+}
+
+impl Renderer {
+    /// A pool of `config.pool_threads()` threads.
+    pub fn new(config: &Config) -> io::Result<Arc<Renderer>> {
+        let threads = config.pool_threads();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("render-{i}"))
+            .build()
+            .map_err(io::Error::other)?;
+        Ok(Arc::new(Renderer {
+            pool: Arc::new(pool),
+            slots: Arc::new(Semaphore::new(config.concurrency)),
+            queued: AtomicUsize::new(0),
+            max_queue: config.queue,
+            active: AtomicUsize::new(0),
+            idle: Notify::new(),
+            retry_after: config.retry_after_secs,
+            fault_injection: config.fault_injection,
+        }))
+    }
+
+    /// Threads in the render pool.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Renders admitted and not finished (queued ones included).
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Renders waiting for a slot.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Waits until no render is active, or `timeout` passes; returns whether it is idle.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.idle.notified();
+            if self.active() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return self.active() == 0;
+            }
+        }
+    }
+
+    /// Takes a render slot, queueing (FIFO) if all are busy: 503 at once if the queue is full,
+    /// 503 if `deadline` passes in the queue.
+    pub async fn admit(self: &Arc<Self>, deadline: Instant) -> Result<(OwnedSemaphorePermit, Active), AppError> {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        let active = Active(self.clone());
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok((permit, active));
+        }
+        let max = self.max_queue;
+        if self.queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| (q < max).then_some(q + 1)).is_err() {
+            return Err(AppError::QueueFull { retry_after: self.retry_after });
+        }
+        let _queued = Queued(self);
+        info!(queued = self.queued(), "render queued");
+        let acquire = self.slots.clone().acquire_owned();
+        match tokio::time::timeout_at(deadline.into(), acquire).await {
+            Ok(permit) => Ok((permit.expect("the slots semaphore is never closed"), active)),
+            Err(_) => Err(AppError::QueuedTooLong),
+        }
+    }
+
+    /// Starts rendering `req` on the pool. The permit and the `Active` count are released when
+    /// the driver has returned, so the next render never overlaps a cancelled one.
+    pub fn start(
+        self: &Arc<Self>,
+        req: RenderRequest,
+        cancel: CancelToken,
+        permit: OwnedSemaphorePermit,
+        active: Active,
+    ) -> Started {
+        let (head_tx, head) = oneshot::channel();
+        let (data_tx, data) = mpsc::channel(CHANNEL_CHUNKS);
+        let bytes = Arc::new(AtomicU64::new(0));
+        let writer = ChannelWriter { tx: data_tx.clone(), bytes: bytes.clone() };
+        let bytes_done = bytes.clone();
+        let pool = self.pool.clone();
+        let fault = self.fault_injection;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _enter = span.enter();
+            let _slot = (permit, active);
+            let mut head_tx = Some(head_tx);
+            let outcome = catch_unwind(AssertUnwindSafe(|| drive(&pool, &req, &cancel, writer, &mut head_tx, fault)));
+            let outcome = match outcome {
+                Ok(Ok(stats)) => Ok(stats),
+                Ok(Err(RenderError::Cancelled)) => Err(Failure::Cancelled),
+                Ok(Err(RenderError::Io(e))) => Err(Failure::Io(e.to_string())),
+                Err(panic) => Err(Failure::Panic(panic_message(&*panic))),
+            };
+            log_outcome(&outcome, bytes_done.load(Ordering::Relaxed));
+            let failure = outcome.err();
+            if let Some(tx) = head_tx.take() {
+                let _ = tx.send(failure.clone().map_or(Ok(()), Err));
+            }
+            if let Some(f) = failure {
+                // Makes the body end in an error, so hyper aborts the connection rather than
+                // ending a short image cleanly.
+                let _ = data_tx.blocking_send(Err(io::Error::other(format!("render failed: {f:?}"))));
+            }
+        });
+        Started { head, data, bytes }
+    }
+}
+
+fn log_outcome(outcome: &Result<RenderStats, Failure>, bytes: u64) {
+    match outcome {
+        // The parameters are in the "render requested" line of the same request id.
+        Ok(s) => info!(
+            pixels = s.pixels,
+            spp = s.effective_spp,
+            ms = s.elapsed.as_secs_f64() * 1e3,
+            bytes,
+            threads = s.threads,
+            msamples_per_s = format!("{:.2}", s.msamples_per_sec()),
+            msegments_per_s = format!("{:.2}", s.msegments_per_sec()),
+            "render done"
+        ),
+        Err(Failure::Cancelled) => warn!(bytes, "render cancelled"),
+        Err(Failure::Io(e)) => warn!(bytes, error = %e, "render stopped: output failed"),
+        Err(Failure::Panic(msg)) => error!(bytes, panic = %msg, "render panicked"),
+    }
+}
+
+/// The blocking part: encode rows as they finish, signal the first one.
+fn drive(
+    pool: &rayon::ThreadPool,
+    req: &RenderRequest,
+    cancel: &CancelToken,
+    writer: ChannelWriter,
+    head_tx: &mut Option<oneshot::Sender<Result<(), Failure>>>,
+    fault_injection: bool,
+) -> Result<RenderStats, RenderError> {
+    let start = Instant::now();
+    if fault_injection && req.seed == render::request::MAX_SEED {
+        panic!("injected fault (seed {})", req.seed);
+    }
+    let mut enc = encode::encoder(req.format, req.width, req.height, writer)?;
+    let opts =
+        RenderOptions { pool: Some(pool), order: encode::row_order(req.format), window: 0, cancel: cancel.clone() };
+    let stats = render::render_rows(&Scene::default(), req, &opts, |_, pixels| {
+        if let Some(tx) = head_tx.take() {
+            tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "first row");
+            let _ = tx.send(Ok(()));
+        }
+        enc.write_row(pixels)
+    })?;
+    enc.finish()?;
+    Ok(stats)
+}
+
+/// Each write becomes one chunk of the body; blocks while the channel is full (the client is
+/// slower than the render), fails once the body is gone.
+struct ChannelWriter {
+    tx: mpsc::Sender<Chunk>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.tx
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "response body dropped"))?;
+        self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}

@@ -1,0 +1,419 @@
+//! Request handling: the one `match (method, path)` over the render path and every platform
+//! path, and the render call shared by all of them.
+
+use crate::body::Body;
+use crate::config::Config;
+use crate::error::{AppError, json_response};
+use crate::renderer::{CancelOnDrop, Failure, Renderer};
+use base64::Engine as _;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use render::{CancelToken, RenderRequest, encode};
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tracing::{Instrument, debug, info, warn};
+
+/// Response header: the spp actually rendered.
+pub const SPP_HEADER: &str = "x-render-spp";
+/// Response header: the engine that rendered.
+pub const ENGINE_HEADER: &str = "x-render-engine";
+/// Response header: the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Headers a request id is taken from, first match wins.
+const REQUEST_ID_SOURCES: [&str; 4] = ["x-fc-request-id", "x-scf-request-id", "x-cff-request-id", "x-request-id"];
+/// Headers carrying the platform's own timeout for this call.
+const TIMEOUT_SOURCES: [&str; 3] = ["x-scf-timeout", "x-fc-function-timeout", "x-cff-timeout"];
+/// The paths the platforms call; every other path renders.
+const RESERVED: [&str; 7] =
+    ["/healthz", "/invoke", "/event-invoke", "/initialize", "/pre-freeze", "/pre-stop", "/init"];
+
+/// Shared by every connection.
+pub struct State {
+    /// The settings.
+    pub config: Config,
+    /// The render pool and its queue.
+    pub renderer: Arc<Renderer>,
+}
+
+/// What one request knows about itself.
+struct Ctx {
+    id: String,
+    deadline: Instant,
+    platform_headers: bool,
+}
+
+/// How a render's result goes back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// The image as the HTTP response (render path, FC `/invoke`, SCF `/event-invoke`).
+    Raw,
+    /// FunctionGraph's JSON envelope with the image in base64.
+    Envelope,
+}
+
+/// Serves one request; never fails (errors become responses).
+pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let id = request_id(req.headers());
+    let span = tracing::info_span!("request", id = %id);
+    let mut res = dispatch(&state, req, &id).instrument(span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    Ok(res)
+}
+
+async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<Body> {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    debug!(%method, path = %path, headers = %redacted(req.headers()), "request");
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len > state.config.max_uri_bytes {
+        return AppError::UriTooLong { max: state.config.max_uri_bytes }.into_response();
+    }
+    let ctx = Ctx {
+        id: id.to_owned(),
+        deadline: Instant::now() + deadline_for(&state.config, req.headers()),
+        platform_headers: req.headers().contains_key("x-scf-request-id")
+            || req.headers().contains_key("x-cff-request-id"),
+    };
+    let fg_event = req.headers().contains_key("x-cff-request-id") && !req.headers().contains_key("x-fc-control-path");
+    let result = match (&method, path.as_str()) {
+        (&Method::GET | &Method::HEAD, "/healthz") => Ok(health(state)),
+        (&Method::POST, "/initialize") => Ok(hook(state, &ctx, "Initialize").await),
+        (&Method::GET | &Method::POST, "/pre-freeze") => Ok(hook(state, &ctx, "PreFreeze").await),
+        (&Method::GET | &Method::POST, "/pre-stop") => Ok(hook(state, &ctx, "PreStop").await),
+        (&Method::POST, "/init") => {
+            info!("FunctionGraph initializer called");
+            Ok(json_response(StatusCode::OK, &serde_json::json!({"status": "initialized"})))
+        }
+        (&Method::POST, "/invoke") if fg_event => return fg_invoke(state, &ctx, req).await,
+        (&Method::POST, "/invoke") => return event_invoke(state, &ctx, req, true).await,
+        (&Method::POST, "/event-invoke") => return event_invoke(state, &ctx, req, false).await,
+        (_, "/healthz") => Err(AppError::MethodNotAllowed { allow: "GET, HEAD" }),
+        (_, "/pre-freeze" | "/pre-stop") => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
+        (_, p) if RESERVED.contains(&p) => Err(AppError::MethodNotAllowed { allow: "POST" }),
+        (&Method::GET, _) => {
+            let log = InvokeLog::start("Invoke", &ctx.id);
+            let parsed = RenderRequest::from_query(req.uri().query().unwrap_or(""), &state.config.limits);
+            match parsed {
+                Ok(r) => render(state, &ctx, r, Reply::Raw, log).await,
+                Err(e) => Err(e.into()),
+            }
+        }
+        (&Method::POST, _) => {
+            let log = InvokeLog::start("Invoke", &ctx.id);
+            match parse_body(state, req).await {
+                Ok(r) => render(state, &ctx, r, Reply::Raw, log).await,
+                Err(e) => Err(e),
+            }
+        }
+        _ => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
+    };
+    result.unwrap_or_else(|e| log_error(e).into_response())
+}
+
+fn log_error(e: AppError) -> AppError {
+    if e.status().is_server_error() {
+        warn!(status = e.status().as_u16(), error = %e, "request failed");
+    } else {
+        info!(status = e.status().as_u16(), error = %e, "request rejected");
+    }
+    e
+}
+
+/// FC `/invoke` and SCF `/event-invoke`: the body is the JSON request; the image is the answer.
+/// FC reads `x-fc-status` to tell a function error from a result.
+async fn event_invoke(state: &State, ctx: &Ctx, req: Request<Incoming>, fc: bool) -> Response<Body> {
+    let log = InvokeLog::start("Invoke", &ctx.id);
+    let result = match parse_body(state, req).await {
+        Ok(r) => render(state, ctx, r, Reply::Raw, log).await,
+        Err(e) => Err(e),
+    };
+    result.unwrap_or_else(|e| {
+        let mut res = log_error(e).into_response();
+        if fc {
+            res.headers_mut().insert("x-fc-status", HeaderValue::from_static("404"));
+        }
+        res
+    })
+}
+
+/// FunctionGraph event `/invoke`: always 200, the outcome in the envelope.
+async fn fg_invoke(state: &State, ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
+    let log = InvokeLog::start("Invoke", &ctx.id);
+    let result = match parse_body(state, req).await {
+        Ok(r) => render(state, ctx, r, Reply::Envelope, log).await,
+        Err(e) => Err(e),
+    };
+    let envelope = match result {
+        Ok(res) => {
+            let content_type = res.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            match res.into_body().collect().await {
+                Ok(image) => serde_json::json!({
+                    "isBase64Encoded": true,
+                    "statusCode": 200,
+                    "headers": {"Content-Type": content_type},
+                    "body": base64::engine::general_purpose::STANDARD.encode(image.to_bytes()),
+                }),
+                Err(e) => {
+                    warn!(error = %e, "render failed");
+                    error_envelope(&AppError::RenderFailed)
+                }
+            }
+        }
+        Err(e) => error_envelope(&log_error(e)),
+    };
+    json_response(StatusCode::OK, &envelope)
+}
+
+fn error_envelope(e: &AppError) -> serde_json::Value {
+    serde_json::json!({
+        "isBase64Encoded": false,
+        "statusCode": e.status().as_u16(),
+        "headers": {"Content-Type": "application/json"},
+        "body": e.json().to_string(),
+    })
+}
+
+/// Reads a JSON request body (at most `max_body_bytes`) into a request.
+async fn parse_body(state: &State, req: Request<Incoming>) -> Result<RenderRequest, AppError> {
+    let max = state.config.max_body_bytes;
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(AppError::BodyTooLarge { max });
+    }
+    let body = Limited::new(req.into_body(), max).collect().await.map_err(|e| {
+        if e.is::<LengthLimitError>() { AppError::BodyTooLarge { max } } else { AppError::BodyUnreadable }
+    })?;
+    Ok(RenderRequest::from_json(&body.to_bytes(), &state.config.limits)?)
+}
+
+/// Checks the cap, waits for a render slot, starts the render and answers once its first row
+/// is encoded: errors before that are proper responses; after it the body streams, and a
+/// failure aborts the connection.
+async fn render(
+    state: &State,
+    ctx: &Ctx,
+    req: RenderRequest,
+    reply: Reply,
+    log: InvokeLog,
+) -> Result<Response<Body>, AppError> {
+    if let Some(cap) = state.config.response_cap_for(ctx.platform_headers) {
+        let image = encode::output_size(req.format, req.width, req.height).bound();
+        let bytes = match reply {
+            Reply::Raw => image,
+            // base64 plus the envelope's few fields.
+            Reply::Envelope => image.div_ceil(3) * 4 + 256,
+        };
+        if bytes > cap {
+            return Err(AppError::ResponseTooLarge { format: req.format.name(), bytes, cap });
+        }
+    }
+    info!(
+        width = req.width,
+        height = req.height,
+        spp = req.spp,
+        engine = req.engine.name(),
+        format = req.format.name(),
+        seed = req.seed,
+        "render requested"
+    );
+    let cancel = CancelOnDrop(CancelToken::new());
+    let (permit, active) = state.renderer.admit(ctx.deadline).await?;
+    let started = state.renderer.start(req, cancel.0.clone(), permit, active);
+    match tokio::time::timeout_at(ctx.deadline.into(), started.head).await {
+        Ok(Ok(Ok(()))) => {}
+        Err(_) | Ok(Ok(Err(Failure::Cancelled))) => return Err(AppError::DeadlineExceeded),
+        Ok(Ok(Err(_))) | Ok(Err(_)) => return Err(AppError::RenderFailed),
+    }
+    let watchdog = Watchdog::spawn(ctx.deadline, cancel.0.clone());
+    let guard = StreamGuard { _cancel: cancel, _watchdog: watchdog, _log: log, bytes: started.bytes };
+    let mut res = Response::new(Body::stream(started.data, guard));
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(req.format.content_type()));
+    let disposition = format!("inline; filename=\"image.{}\"", req.format.extension());
+    h.insert(CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ASCII"));
+    h.insert(HeaderName::from_static(SPP_HEADER), req.effective_spp().into());
+    h.insert(HeaderName::from_static(ENGINE_HEADER), HeaderValue::from_static(req.engine.name()));
+    Ok(res)
+}
+
+/// Everything a streaming body keeps alive; dropping it cancels the render.
+struct StreamGuard {
+    _cancel: CancelOnDrop,
+    _watchdog: Watchdog,
+    _log: InvokeLog,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        debug!(bytes = self.bytes.load(Ordering::Relaxed), "response body closed");
+    }
+}
+
+/// Cancels a render when its deadline passes after the head was sent; stopped when dropped.
+struct Watchdog(tokio::task::JoinHandle<()>);
+
+impl Watchdog {
+    fn spawn(deadline: Instant, cancel: CancelToken) -> Watchdog {
+        let span = tracing::Span::current();
+        Watchdog(tokio::spawn(
+            async move {
+                tokio::time::sleep_until(deadline.into()).await;
+                warn!("render deadline passed; cancelling and aborting the response");
+                cancel.cancel();
+            }
+            .instrument(span),
+        ))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// FC's log-tail markers: `FC <Phase> Start RequestId: <id>` now, `... End ...` when dropped.
+/// Printed verbatim (not through the log formatter) because FC matches the exact text.
+struct InvokeLog {
+    phase: &'static str,
+    id: String,
+}
+
+impl InvokeLog {
+    fn start(phase: &'static str, id: &str) -> InvokeLog {
+        let _ = writeln!(std::io::stdout().lock(), "FC {phase} Start RequestId: {id}");
+        InvokeLog { phase, id: id.to_owned() }
+    }
+}
+
+impl Drop for InvokeLog {
+    fn drop(&mut self) {
+        let _ = writeln!(std::io::stdout().lock(), "FC {} End RequestId: {}", self.phase, self.id);
+    }
+}
+
+/// FC's lifecycle hooks: 200 at once, except PreStop, which first waits (bounded by the grace
+/// period) for in-flight renders. Idempotent.
+async fn hook(state: &State, ctx: &Ctx, phase: &'static str) -> Response<Body> {
+    let _log = InvokeLog::start(phase, &ctx.id);
+    let mut idle = true;
+    if phase == "PreStop" {
+        idle = state.renderer.wait_idle(state.config.shutdown_grace).await;
+        if !idle {
+            warn!(active = state.renderer.active(), "pre-stop: grace period over with renders still running");
+        }
+    }
+    json_response(StatusCode::OK, &serde_json::json!({"status": "ok", "idle": idle}))
+}
+
+fn health(state: &State) -> Response<Body> {
+    let r = &state.renderer;
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({"status": "ok", "threads": r.threads(), "active": r.active(), "queued": r.queued()}),
+    )
+}
+
+/// The request id from the platform's header, or a fresh one. Only ids of up to 128
+/// characters of `[A-Za-z0-9._:-]` are taken, so an id can go into a header and a log line as is.
+fn request_id(headers: &HeaderMap) -> String {
+    let valid =
+        |s: &&str| (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    REQUEST_ID_SOURCES
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok().filter(valid).map(str::to_owned))
+        .unwrap_or_else(generate_id)
+}
+
+fn generate_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // RandomState is seeded per process from the OS; mixing in a counter makes ids unique.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("{:016x}", h.finish())
+}
+
+/// The render deadline for this request: the configured one, lowered by the platform's timeout
+/// header. Values above an hour are taken as milliseconds (SCF's unit is undocumented; its
+/// functions time out after at most 900 s).
+fn deadline_for(config: &Config, headers: &HeaderMap) -> Duration {
+    TIMEOUT_SOURCES
+        .iter()
+        .filter_map(|name| headers.get(*name)?.to_str().ok()?.trim().parse::<u64>().ok())
+        .filter(|&n| n > 0)
+        .map(|n| if n > 3600 { Duration::from_millis(n) } else { Duration::from_secs(n) })
+        .fold(config.render_timeout, Duration::min)
+}
+
+/// Whether a header may carry a credential.
+fn is_secret(name: &str) -> bool {
+    const MARKERS: [&str; 9] =
+        ["secret", "token", "password", "authorization", "cookie", "credential", "signature", "access-key", "session"];
+    let name = name.to_ascii_lowercase();
+    MARKERS.iter().any(|m| name.contains(m))
+}
+
+/// The headers as `name: value` pairs with every credential replaced by `[redacted]`.
+pub fn redacted(headers: &HeaderMap) -> String {
+    let pairs: Vec<String> = headers
+        .iter()
+        .map(|(k, v)| {
+            let v = if is_secret(k.as_str()) { "[redacted]" } else { v.to_str().unwrap_or("[binary]") };
+            format!("{k}: {v}")
+        })
+        .collect();
+    pairs.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let mut h = HeaderMap::new();
+        for name in ["x-fc-access-key-secret", "x-fc-security-token", "X-Scf-Secret-Key", "X-Scf-Session-Token"] {
+            h.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_static("hunter2"));
+        }
+        h.insert("x-cff-security-secret-key", HeaderValue::from_static("hunter2"));
+        h.insert("authorization", HeaderValue::from_static("Bearer hunter2"));
+        h.insert("x-fc-request-id", HeaderValue::from_static("abc"));
+        let s = redacted(&h);
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("x-fc-request-id: abc"), "{s}");
+    }
+
+    #[test]
+    fn request_ids() {
+        let mut h = HeaderMap::new();
+        assert_eq!(request_id(&h).len(), 16);
+        assert_ne!(request_id(&h), request_id(&h));
+        h.insert("x-request-id", HeaderValue::from_static("generic"));
+        h.insert("x-scf-request-id", HeaderValue::from_static("scf-1"));
+        assert_eq!(request_id(&h), "scf-1");
+        h.insert("x-fc-request-id", HeaderValue::from_static("bad id\twith spaces"));
+        assert_eq!(request_id(&h), "scf-1");
+    }
+
+    #[test]
+    fn platform_timeouts_lower_the_deadline() {
+        let c = Config::default();
+        let mut h = HeaderMap::new();
+        assert_eq!(deadline_for(&c, &h), c.render_timeout);
+        h.insert("x-scf-timeout", HeaderValue::from_static("30"));
+        assert_eq!(deadline_for(&c, &h), Duration::from_secs(30));
+        h.insert("x-cff-timeout", HeaderValue::from_static("20000"));
+        assert_eq!(deadline_for(&c, &h), Duration::from_secs(20));
+        h.insert("x-fc-function-timeout", HeaderValue::from_static("100000000"));
+        assert_eq!(deadline_for(&c, &h), Duration::from_secs(20));
+    }
+}

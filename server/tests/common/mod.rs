@@ -1,0 +1,177 @@
+//! Test helpers: an in-process server on 127.0.0.1:0 and a small real HTTP/1.1 client.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{HeaderMap, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use server::Config;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// Longest any single test request may take.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+pub const REFERENCE_64X48: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/smallpt-64x48-4spp.ppm");
+
+/// A server running in this process; shut down when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A config for tests: two render threads, short grace.
+pub fn config() -> Config {
+    Config { render_threads: 2, shutdown_grace: Duration::from_secs(2), ..Config::default() }
+}
+
+pub async fn start(config: Config) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        server::run(listener, config, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    TestServer { addr, stop: Some(tx) }
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
+    }
+}
+
+/// One kept-alive client connection.
+pub struct Conn {
+    send: SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+}
+
+impl Conn {
+    pub async fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (send, conn) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        Conn { send, addr }
+    }
+
+    /// Sends a request; the response head only.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> hyper::Result<hyper::Response<hyper::body::Incoming>> {
+        let mut req = Request::builder().method(method).uri(path).header("host", self.addr.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+        self.send.ready().await?;
+        self.send.send_request(req).await
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn call(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+        tokio::time::timeout(TIMEOUT, async {
+            let res = self.send(method, path, headers, body).await.unwrap();
+            let (parts, body) = res.into_parts();
+            Resp { status: parts.status, headers: parts.headers, body: body.collect().await.unwrap().to_bytes() }
+        })
+        .await
+        .expect("request timed out")
+    }
+}
+
+/// One request on a fresh connection.
+pub async fn call(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+    Conn::open(addr).await.call(method, path, headers, body).await
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> Resp {
+    call(addr, "GET", path, &[], "").await
+}
+
+/// The classic engine's bytes for a small request, rendered in-process.
+pub fn render_local(query: &str) -> Vec<u8> {
+    let req = render::RenderRequest::from_query(query, &render::Limits::DEFAULT).unwrap();
+    render::render_to_vec(&req, &render::RenderOptions::default()).unwrap().0
+}
+
+/// Sends `request` verbatim on a new connection and reads until the response head is complete
+/// (or the connection closes). Returns the stream and what was read.
+pub async fn raw(addr: SocketAddr, request: &str) -> (TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(TIMEOUT, async {
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("no response head");
+    (stream, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// Starts a GET of `path` and returns once its response head arrived.
+pub async fn start_get(addr: SocketAddr, path: &str, extra: &str) -> (TcpStream, String) {
+    raw(addr, &format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}\r\n")).await
+}
+
+/// A render long enough (about two minutes on two cores) that finishing it is never what a
+/// test sees, with rows short enough (32 px at spp 4096) that cancelling takes a fraction of a
+/// second.
+pub const LONG: &str = "/?width=32&height=2000&spp=4096&engine=classic";
+
+/// Polls /healthz until no render is active; the time it took.
+pub async fn wait_idle(addr: SocketAddr, within: Duration) -> Duration {
+    let t = std::time::Instant::now();
+    loop {
+        let h = get(addr, "/healthz").await.json();
+        if h["active"] == 0 {
+            return t.elapsed();
+        }
+        assert!(t.elapsed() < within, "renders still active after {within:?}: {h}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls /healthz until `n` renders are queued.
+pub async fn wait_queued(addr: SocketAddr, n: u64) {
+    let t = std::time::Instant::now();
+    while get(addr, "/healthz").await.json()["queued"] != n {
+        assert!(t.elapsed() < TIMEOUT, "never {n} queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,248 @@
+//! The server over real TCP on 127.0.0.1 with a real HTTP/1.1 client: the render path, bad input,
+//! limits and the platforms' calls.
+
+mod common;
+
+use common::*;
+use hyper::StatusCode;
+use server::Config;
+use server::config::ResponseCap;
+use std::time::{Duration, Instant};
+
+const SMALL: &str = "spp=4&width=64&height=48&engine=classic&format=p3";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_renders_the_reference_image_streamed() {
+    let srv = start(config()).await;
+    let res = get(srv.addr, &format!("/?{SMALL}")).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let reference = std::fs::read(REFERENCE_64X48).unwrap();
+    assert!(res.body == reference, "body differs from {REFERENCE_64X48}");
+    assert_eq!(res.header("content-type"), "image/x-portable-pixmap");
+    assert_eq!(res.header("content-disposition"), "inline; filename=\"image.ppm\"");
+    assert_eq!(res.header("transfer-encoding"), "chunked");
+    assert_eq!(res.header("x-render-spp"), "4");
+    assert_eq!(res.header("x-render-engine"), "classic");
+    assert_eq!(res.header("x-request-id").len(), 16);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn post_json_and_any_path_render() {
+    let srv = start(config()).await;
+    let body = r#"{"spp": 4, "width": 64, "height": 48, "engine": "classic", "format": "p3"}"#;
+    let res = call(srv.addr, "POST", "/2016-08-15/proxy/svc/fn/", &[("x-request-id", "req-1")], body).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.body == std::fs::read(REFERENCE_64X48).unwrap());
+    assert_eq!(res.header("x-request-id"), "req-1");
+    let res = get(srv.addr, "/any/path?spp=1&width=8&height=6&engine=classic&format=png").await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.header("content-type"), "image/png");
+    assert_eq!(res.header("content-disposition"), "inline; filename=\"image.png\"");
+    assert_eq!(res.header("x-render-spp"), "4");
+    assert!(res.body == render_local("spp=1&width=8&height=6&engine=classic&format=png"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_a_4xx_json_naming_the_parameter() {
+    let srv = start(Config { max_uri_bytes: 1024, ..config() }).await;
+    for (query, param) in [
+        ("colour=red", "colour"),
+        ("spp=4&spp=8", "spp"),
+        ("spp=", "spp"),
+        ("width=1.5", "width"),
+        ("width=-3", "width"),
+        ("height=0", "height"),
+        ("spp=100000000", "spp"),
+        ("width=8192&height=8192&spp=65536", "spp"),
+        ("format=gif", "format"),
+        ("engine=turbo", "engine"),
+        ("seed=70000", "seed"),
+    ] {
+        let res = get(srv.addr, &format!("/?{query}")).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{query}");
+        let json = res.json();
+        assert_eq!(json["param"], param, "{query}: {json}");
+        assert!(json["error"].as_str().unwrap().contains(param), "{query}: {json}");
+    }
+    for (body, param) in [("{\"spp\": 1.5}", "spp"), ("[1]", "body"), ("not json", "body"), ("{\"x\": 1}", "x")] {
+        let res = call(srv.addr, "POST", "/", &[], body).await;
+        assert_eq!((res.status, res.json()["param"].as_str().unwrap()), (StatusCode::BAD_REQUEST, param), "{body}");
+    }
+    let range = get(srv.addr, "/?width=9000").await.json();
+    assert!(range["error"].as_str().unwrap().contains("1 to 8192"), "{range}");
+
+    for method in ["PUT", "DELETE", "PATCH"] {
+        let res = call(srv.addr, method, "/", &[], "").await;
+        assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(res.header("allow"), "GET, POST");
+        res.json();
+    }
+    assert_eq!(call(srv.addr, "GET", "/invoke", &[], "").await.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(call(srv.addr, "POST", "/healthz", &[], "").await.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    let big = format!("{{\"seed\": \"{}\"}}", "1".repeat((1 << 20) + 1));
+    let res = call(srv.addr, "POST", "/", &[], &big).await;
+    assert_eq!((res.status, res.json()["param"].as_str().unwrap()), (StatusCode::PAYLOAD_TOO_LARGE, "body"));
+    let res = call(srv.addr, "POST", "/invoke", &[], &big).await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let res = get(srv.addr, &format!("/?{}", "a".repeat(2000))).await;
+    assert_eq!(res.status, StatusCode::URI_TOO_LONG);
+    res.json();
+    let huge = "x".repeat(70_000);
+    let res = call(srv.addr, "GET", "/healthz", &[("x-big", &huge)], "").await;
+    assert_eq!(res.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn platform_calls() {
+    let srv = start(config()).await;
+    let a = srv.addr;
+    let health = get(a, "/healthz").await;
+    assert_eq!((health.status, health.json()["status"].as_str().unwrap()), (StatusCode::OK, "ok"));
+    assert_eq!(call(a, "HEAD", "/healthz", &[], "").await.status, StatusCode::OK);
+    for _ in 0..2 {
+        for (method, path) in [("POST", "/initialize"), ("GET", "/pre-freeze"), ("POST", "/pre-freeze")] {
+            assert_eq!(call(a, method, path, &[], "").await.status, StatusCode::OK, "{method} {path}");
+        }
+        for (method, path) in [("GET", "/pre-stop"), ("POST", "/pre-stop"), ("POST", "/init")] {
+            assert_eq!(call(a, method, path, &[], "").await.status, StatusCode::OK, "{method} {path}");
+        }
+    }
+    let body = r#"{"spp": 4, "width": 64, "height": 48, "engine": "classic", "format": "p3"}"#;
+    let reference = std::fs::read(REFERENCE_64X48).unwrap();
+
+    // FC event invocation.
+    let fc = [("x-fc-control-path", "/invoke"), ("x-fc-request-id", "fc-42")];
+    let res = call(a, "POST", "/invoke", &fc, body).await;
+    assert_eq!((res.status, res.header("x-request-id")), (StatusCode::OK, "fc-42"));
+    assert!(res.body == reference);
+    let res = call(a, "POST", "/invoke", &fc, r#"{"spp": 0}"#).await;
+    assert_eq!((res.status, res.header("x-fc-status")), (StatusCode::BAD_REQUEST, "404"));
+    assert_eq!(res.json()["param"], "spp");
+
+    // SCF event function.
+    let res = call(a, "POST", "/event-invoke", &[("x-scf-request-id", "scf-7")], body).await;
+    assert_eq!((res.status, res.header("x-request-id")), (StatusCode::OK, "scf-7"));
+    assert!(res.body == reference);
+    let res = call(a, "POST", "/event-invoke", &[], "{").await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+
+    // FunctionGraph event: the JSON envelope with the PNG in base64.
+    let fg = [("x-cff-request-id", "fg-9")];
+    let png_req = r#"{"spp": 4, "width": 16, "height": 12, "engine": "classic", "format": "png"}"#;
+    let res = call(a, "POST", "/invoke", &fg, png_req).await;
+    assert_eq!((res.status, res.header("x-request-id")), (StatusCode::OK, "fg-9"));
+    let env = res.json();
+    assert_eq!((env["isBase64Encoded"].as_bool(), env["statusCode"].as_u64()), (Some(true), Some(200)));
+    assert_eq!(env["headers"]["Content-Type"], "image/png");
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD.decode(env["body"].as_str().unwrap()).unwrap();
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&png)).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((info.width, info.height), (16, 12));
+    let res = call(a, "POST", "/invoke", &fg, r#"{"format": "tiff"}"#).await;
+    let env = res.json();
+    assert_eq!(
+        (res.status, env["statusCode"].as_u64(), env["isBase64Encoded"].as_bool()),
+        (StatusCode::OK, Some(400), Some(false))
+    );
+    let inner: serde_json::Value = serde_json::from_str(env["body"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["param"], "format");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn response_cap_answers_413_before_rendering() {
+    let srv = start(config()).await;
+    // 2000×1200 PPM is 7.2 MB; with spp 65536 rendering it would take hours, so a quick answer
+    // shows nothing was rendered.
+    let path = "/?width=2000&height=1200&spp=1024";
+    let t = Instant::now();
+    let res = call(srv.addr, "GET", path, &[("x-scf-request-id", "s1")], "").await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let json = res.json();
+    assert_eq!(json["param"], "format");
+    assert!(json["error"].as_str().unwrap().contains("format=png"), "{json}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    let fg =
+        call(srv.addr, "POST", "/invoke", &[("x-cff-request-id", "f1")], r#"{"width": 2000, "height": 1200}"#).await;
+    assert_eq!(fg.json()["statusCode"], 413);
+
+    let capped = start(Config { response_cap: ResponseCap::Bytes(1000), ..config() }).await;
+    assert_eq!(get(capped.addr, "/?width=64&height=48").await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(get(capped.addr, "/?width=16&height=12&engine=classic").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_render_fails_only_its_request() {
+    let srv = start(Config { fault_injection: true, ..config() }).await;
+    let res = get(srv.addr, "/?width=8&height=8&seed=65535&engine=classic").await;
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.json()["error"].is_string());
+    let res = get(srv.addr, &format!("/?{SMALL}")).await;
+    assert_eq!(res.status, StatusCode::OK);
+}
+
+/// Ambiguous framing is refused with 400 (hyper's rules, plus `server::framing` for CL+TE and
+/// repeated equal CL) and the connection closed: one response, nothing behind it read as a
+/// second request; the server keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_tcp_framing_cases() {
+    let srv = start(config()).await;
+    let smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let cases = [
+        // Duplicate Content-Length with different values.
+        format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n{{}}{smuggled}"),
+        // Malformed Content-Length.
+        format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2x\r\n\r\n{{}}{smuggled}"),
+        format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\n{{}}{smuggled}"),
+        // Content-Length with a Transfer-Encoding that is not chunked.
+        format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: gzip\r\n\r\n{{}}{smuggled}"),
+        // Content-Length and Transfer-Encoding together, either order, with a chunked body that
+        // is a valid request on its own: refused.
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n{CHUNKED}{smuggled}"
+        ),
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n{CHUNKED}{smuggled}"
+        ),
+        // Duplicate Content-Length, even with equal values.
+        format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{{}}{smuggled}"),
+    ];
+    for request in &cases {
+        let (mut stream, head) = raw(srv.addr, request).await;
+        assert!(head.starts_with("HTTP/1.1 400"), "{request:?} -> {head}");
+        use tokio::io::AsyncReadExt;
+        let mut rest = Vec::new();
+        tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut rest)).await.expect("connection left open").ok();
+        let all = head + &String::from_utf8_lossy(&rest);
+        assert_eq!(all.matches("HTTP/1.1 ").count(), 1, "{request:?} -> {all}");
+        assert_eq!(get(srv.addr, "/healthz").await.status, StatusCode::OK);
+    }
+    // On a kept-alive connection: the first request is answered, the ambiguous second one refused.
+    let second = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n{CHUNKED}{smuggled}"
+    );
+    let (mut stream, head) = raw(srv.addr, &second).await;
+    use tokio::io::AsyncReadExt;
+    let mut rest = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut rest)).await.expect("connection left open").ok();
+    let all = head + &String::from_utf8_lossy(&rest);
+    let statuses: Vec<&str> = all.match_indices("HTTP/1.1 ").map(|(i, _)| &all[i + 9..i + 12]).collect();
+    assert_eq!(statuses, ["200", "400"], "{all}");
+    // A chunked body without Content-Length is read as usual (here: the unknown field is named).
+    let json = r#"{"width": 4, "height": 3, "x": 1}"#;
+    let chunked = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{json}\r\n0\r\n\r\n",
+        json.len()
+    );
+    let (mut stream, head) = raw(srv.addr, &chunked).await;
+    let mut rest = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut rest)).await.expect("connection left open").ok();
+    let all = head + &String::from_utf8_lossy(&rest);
+    assert!(all.starts_with("HTTP/1.1 400") && all.contains(r#""param":"x""#), "{all}");
+}
+
+/// A chunked body holding `{}`.
+const CHUNKED: &str = "2\r\n{}\r\n0\r\n\r\n";

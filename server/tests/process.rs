@@ -1,0 +1,151 @@
+//! The real `server` binary: start-up, logs on stdout, secrets, SIGTERM drain and exit code.
+
+mod common;
+
+use common::*;
+use hyper::StatusCode;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// The binary, running, its stdout collected line by line.
+struct Proc {
+    child: Child,
+    addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+    started: Duration,
+}
+
+impl Proc {
+    fn spawn(env: &[(&str, &str)]) -> Proc {
+        let t = Instant::now();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
+        cmd.env_clear().env("PORT", "0").env("RENDER_THREADS", "2").envs(env.iter().copied());
+        let mut child =
+            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).current_dir("/").spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (port_tx, port_rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(port) = listening_port(&line) {
+                    let _ = port_tx.send(port);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let port = port_rx.recv_timeout(Duration::from_secs(10)).expect("no `listening` line");
+        Proc { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), lines, started: t.elapsed() }
+    }
+
+    fn sigterm(&self) {
+        let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok);
+    }
+
+    /// Waits (bounded) for the exit; returns its code and every stdout line.
+    fn wait(mut self, within: Duration) -> (Option<i32>, Vec<String>) {
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if t.elapsed() > within {
+                let _ = self.child.kill();
+                panic!("server did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let lines = self.lines.lock().unwrap().clone();
+        (status.code(), lines)
+    }
+}
+
+/// The port of a `listening` log line, text (`addr=0.0.0.0:N`) or JSON (`"addr":"0.0.0.0:N"`).
+fn listening_port(line: &str) -> Option<u16> {
+    if !line.contains("listening") {
+        return None;
+    }
+    let rest = &line[line.find("0.0.0.0:")? + 8..];
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_in_flight_responses_and_exits_0() {
+    let p = Proc::spawn(&[("SHUTDOWN_GRACE_SECS", "30")]);
+    eprintln!("listening {:?} after spawn", p.started);
+    assert_eq!(get(p.addr, "/healthz").await.status, StatusCode::OK);
+    // About a second of rendering, streamed; SIGTERM arrives after the head.
+    let query = "/?width=64&height=48&spp=256&engine=classic";
+    let mut conn = Conn::open(p.addr).await;
+    let res = conn.send("GET", query, &[], "").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    p.sigterm();
+    use http_body_util::BodyExt;
+    let body = tokio::time::timeout(TIMEOUT, res.into_body().collect()).await.unwrap().unwrap().to_bytes();
+    assert_eq!(body.len(), "P6\n64 48\n255\n".len() + 64 * 48 * 3, "the in-flight image arrives whole");
+    let addr = p.addr;
+    let (code, lines) = tokio::task::spawn_blocking(move || p.wait(Duration::from_secs(10))).await.unwrap();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+    assert!(lines.iter().any(|l| l.contains("SIGTERM")), "{lines:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_are_json_lines_with_the_request_id_and_no_secrets() {
+    let p = Proc::spawn(&[
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "debug"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "S3CR3T-env"),
+    ]);
+    let secrets = [
+        ("x-fc-access-key-secret", "S3CR3T-1"),
+        ("x-fc-security-token", "S3CR3T-2"),
+        ("X-Scf-Secret-Key", "S3CR3T-3"),
+        ("X-Scf-Session-Token", "S3CR3T-4"),
+        ("X-CFF-Security-Secret-Key", "S3CR3T-5"),
+        ("Authorization", "Bearer S3CR3T-6"),
+    ];
+    let with_id = |id| {
+        let mut h = secrets.to_vec();
+        h.push(("x-fc-request-id", id));
+        h
+    };
+    let res = call(p.addr, "GET", "/?width=8&height=6&engine=classic", &with_id("rid-ok"), "").await;
+    assert_eq!(res.status, StatusCode::OK);
+    let res = call(p.addr, "GET", "/?spp=S3CR3T-7", &with_id("rid-bad"), "").await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    let res = call(p.addr, "POST", "/initialize", &with_id("rid-init"), "").await;
+    assert_eq!(res.status, StatusCode::OK);
+    p.sigterm();
+    let (code, lines) = tokio::task::spawn_blocking(move || p.wait(Duration::from_secs(10))).await.unwrap();
+    assert_eq!(code, Some(0));
+
+    let all = lines.join("\n");
+    for (_, secret) in secrets {
+        assert!(!all.contains(secret), "{secret} leaked:\n{all}");
+    }
+    assert!(!all.contains("S3CR3T-env"));
+    assert!(all.contains("[redacted]"), "headers are logged at debug, redacted:\n{all}");
+    for marker in [
+        "FC Invoke Start RequestId: rid-ok",
+        "FC Invoke End RequestId: rid-ok",
+        "FC Invoke Start RequestId: rid-bad",
+        "FC Invoke End RequestId: rid-bad",
+        "FC Initialize Start RequestId: rid-init",
+        "FC Initialize End RequestId: rid-init",
+    ] {
+        assert!(lines.iter().any(|l| l == marker), "missing `{marker}`:\n{all}");
+    }
+    for line in lines.iter().filter(|l| !l.starts_with("FC ")) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["message"] == "render done" || v["message"] == "render requested" {
+            assert_eq!(v["span"]["id"], "rid-ok", "{line}");
+        }
+    }
+    assert!(lines.iter().any(|l| l.contains("render done") && l.contains("msamples_per_s")), "{all}");
+}
