@@ -24,7 +24,7 @@ FROM chef AS build
 # bit). --target keeps the flag off build scripts and proc macros, which must stay dynamic.
 ENV RUSTFLAGS="-C target-feature=+crt-static"
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --target x86_64-unknown-linux-gnu --recipe-path recipe.json
+RUN cargo chef cook --release --locked --target x86_64-unknown-linux-gnu --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --target x86_64-unknown-linux-gnu -p server -p render \
  && mkdir -p /app \
