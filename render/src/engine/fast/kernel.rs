@@ -67,6 +67,15 @@ impl<F: Copy + Add<Output = F> + Mul<Output = F>> V3<F> {
     fn dot(self, b: V3<F>) -> F {
         self.x * b.x + self.y * b.y + self.z * b.z
     }
+    /// Component `axis` (0 x, 1 y, 2 z).
+    #[inline(always)]
+    fn pick(self, axis: u8) -> F {
+        match axis {
+            0 => self.x,
+            1 => self.y,
+            _ => self.z,
+        }
+    }
     #[inline(always)]
     fn mul_each(self, b: V3<F>) -> V3<F> {
         V3 { x: self.x * b.x, y: self.y * b.y, z: self.z * b.z }
@@ -81,6 +90,15 @@ struct Branch {
     t: [f32; 3],
     depth: f32,
 }
+
+/// Camera rays made ahead, for samples `first ..`.
+struct CameraRays {
+    first: u32,
+    rays: [([f32; 3], [f32; 3], u32); CAMERA_BLOCK],
+}
+
+/// Camera rays made per refill.
+const CAMERA_BLOCK: usize = 32;
 
 /// Per-lane state in memory, loaded into registers each step (structure of arrays).
 struct State {
@@ -119,7 +137,9 @@ pub(super) struct Kernel {
     n: usize,
     /// Per sphere: an anchor point on the surface and `w` = centre − anchor (|w| = radius).
     anchor: [[f32; MAX_SPHERES]; 3],
-    w: [[f32; MAX_SPHERES]; 3],
+    /// The axis `w` lies along, and its component there (± radius).
+    axis: [u8; MAX_SPHERES],
+    w_axis: [f32; MAX_SPHERES],
     center: [[f32; MAX_SPHERES]; 3],
     emission: [[f32; MAX_SPHERES]; 3],
     color: [[f32; MAX_SPHERES]; 3],
@@ -131,8 +151,8 @@ pub(super) struct Kernel {
     cam_cx: [f32; 3],
     cam_cy: [f32; 3],
     near: f32,
-    width: u32,
-    height: u32,
+    inv_width: f32,
+    inv_height: f32,
     /// Samples per subpixel.
     pub samples: u32,
     seed: u32,
@@ -150,7 +170,8 @@ impl Kernel {
         let mut k = Kernel {
             n: scene.spheres.len(),
             anchor: z,
-            w: z,
+            axis: [0; MAX_SPHERES],
+            w_axis: [0.0; MAX_SPHERES],
             center: z,
             emission: z,
             color: z,
@@ -161,8 +182,8 @@ impl Kernel {
             cam_cx: [0.0; 3],
             cam_cy: [0.0; 3],
             near: 0.0,
-            width,
-            height,
+            inv_width: 1.0 / width as f32,
+            inv_height: 1.0 / height as f32,
             samples,
             seed,
         };
@@ -177,9 +198,9 @@ impl Kernel {
             let axis = (0..3).max_by(|&a, &b| off[a].abs().total_cmp(&off[b].abs())).unwrap_or(0);
             let mut w = [0.0f64; 3];
             w[axis] = s.radius * off[axis].signum();
+            (k.axis[i], k.w_axis[i]) = (axis as u8, w[axis] as f32);
             for j in 0..3 {
                 k.anchor[j][i] = (c[j] - w[j]) as f32;
-                k.w[j][i] = w[j] as f32;
                 k.center[j][i] = c[j] as f32;
             }
             let (e, f) = (s.emission, s.color);
@@ -218,11 +239,13 @@ impl Kernel {
             stack: [[Branch::default(); STACK]; MAX_W],
             depth_of_stack: [0; MAX_W],
         };
+        let mut cams =
+            CameraRays { first: u32::MAX - CAMERA_BLOCK as u32, rays: [([0.0; 3], [0.0; 3], 0); CAMERA_BLOCK] };
         let mut next = 0;
         let mut active = 0u64;
         for lane in 0..L::W {
             if next < total {
-                self.start(&mut st, lane, next, work);
+                self.start(&mut st, lane, next, work, &mut cams);
                 next += 1;
                 active += 1;
             }
@@ -242,7 +265,7 @@ impl Kernel {
                 } else if !pop(&mut st, i) {
                     work.results[st.sample[i] as usize] = [st.rad[0][i], st.rad[1][i], st.rad[2][i]];
                     if next < total {
-                        self.start(&mut st, i, next, work);
+                        self.start(&mut st, i, next, work, &mut cams);
                         next += 1;
                     } else {
                         st.sample[i] = IDLE;
@@ -253,24 +276,20 @@ impl Kernel {
         }
     }
 
-    /// Puts sample `j` of the batch in lane `i`: its random stream and its camera ray.
-    fn start(&self, st: &mut State, i: usize, j: u32, work: &Work) {
-        let per_pixel = 4 * self.samples;
-        let (p, sub, k) = (j / per_pixel, j % per_pixel / self.samples, j % self.samples);
-        let (x, y) = (work.x0 + p, work.y);
-        let mut rng = sample_seed(self.seed, x, y, sub, k);
-        let (sx, sy) = SUBPIXELS[sub as usize];
-        let dx = tent(2.0 * xorshift(&mut rng));
-        let dy = tent(2.0 * xorshift(&mut rng));
-        let fx = ((sx as f32 + 0.5 + dx) / 2.0 + x as f32) / self.width as f32 - 0.5;
-        let fy = ((sy as f32 + 0.5 + dy) / 2.0 + y as f32) / self.height as f32 - 0.5;
-        let v = |a: [f32; 3]| V3 { x: a[0], y: a[1], z: a[2] };
-        let d = v(self.cam_cx) * fx + v(self.cam_cy) * fy + v(self.cam_d);
-        let d = d * (1.0 / d.dot(d).sqrt());
-        let o = v(self.cam_o) + d * self.near;
-        for (c, (oc, dc)) in [(o.x, d.x), (o.y, d.y), (o.z, d.z)].into_iter().enumerate() {
-            st.o[c][i] = oc;
-            st.d[c][i] = dc;
+    /// Puts sample `j` of the batch in lane `i`: its random stream and its camera ray, taken from
+    /// `cams` (refilled a block at a time: independent rays overlap in the pipeline, where one
+    /// ray at a time is a chain of square roots and divisions).
+    fn start(&self, st: &mut State, i: usize, j: u32, work: &Work, cams: &mut CameraRays) {
+        if !(cams.first..cams.first + CAMERA_BLOCK as u32).contains(&j) {
+            cams.first = j;
+            for (n, ray) in cams.rays.iter_mut().enumerate() {
+                *ray = self.camera_ray(j + n as u32, work);
+            }
+        }
+        let (o, d, rng) = cams.rays[(j - cams.first) as usize];
+        for c in 0..3 {
+            st.o[c][i] = o[c];
+            st.d[c][i] = d[c];
             st.thr[c][i] = 1.0;
             st.rad[c][i] = 0.0;
         }
@@ -278,6 +297,25 @@ impl Kernel {
         st.rng[i] = rng;
         st.sample[i] = j;
         st.depth_of_stack[i] = 0;
+    }
+
+    /// Sample `j`'s camera ray (origin, direction) and the state of its random stream after it.
+    #[inline(always)]
+    fn camera_ray(&self, j: u32, work: &Work) -> ([f32; 3], [f32; 3], u32) {
+        let per_pixel = 4 * self.samples;
+        let (p, sub, k) = (j / per_pixel, j % per_pixel / self.samples, j % self.samples);
+        let (x, y) = (work.x0 + p, work.y);
+        let mut rng = sample_seed(self.seed, x, y, sub, k);
+        let (sx, sy) = SUBPIXELS[sub as usize];
+        let dx = tent(2.0 * xorshift(&mut rng));
+        let dy = tent(2.0 * xorshift(&mut rng));
+        let fx = ((sx as f32 + 0.5 + dx) * 0.5 + x as f32) * self.inv_width - 0.5;
+        let fy = ((sy as f32 + 0.5 + dy) * 0.5 + y as f32) * self.inv_height - 0.5;
+        let v = |a: [f32; 3]| V3 { x: a[0], y: a[1], z: a[2] };
+        let d = v(self.cam_cx) * fx + v(self.cam_cy) * fy + v(self.cam_d);
+        let d = d * (1.0 / d.dot(d).sqrt());
+        let o = v(self.cam_o) + d * self.near;
+        ([o.x, o.y, o.z], [d.x, d.y, d.z], rng)
     }
 
     /// One segment for every lane: intersect, gather emission, roulette, scatter. Returns bit
@@ -294,9 +332,11 @@ impl Kernel {
         let mut t = l.splat(INF);
         let mut id = l.splat_u(0);
         for k in (0..self.n).rev() {
-            let (wk, v) = (splat3(l, &self.w, k), splat3(l, &self.anchor, k) - o);
-            let b = wk.dot(d) + v.dot(d);
-            let c = l.fma(l.splat(2.0), wk.dot(v), v.dot(v));
+            // w lies along one axis (see `new`), so w·x is one product: w_axis · x_axis.
+            let (wa, axis) = (l.splat(self.w_axis[k]), self.axis[k]);
+            let v = splat3(l, &self.anchor, k) - o;
+            let b = l.fma(wa, d.pick(axis), v.dot(d));
+            let c = l.fma(l.splat(2.0) * wa, v.pick(axis), v.dot(v));
             let disc = l.fma(b, b, -c);
             let q = b + l.copysign(l.sqrt(l.max(disc, l.splat(0.0))), b);
             let (t0, t1) = (c / q, q);
@@ -455,10 +495,12 @@ fn pop(st: &mut State, i: usize) -> bool {
     true
 }
 
-/// smallpt's tent filter in f32: `r` in [0, 2) to an offset in [-1, 1).
+/// smallpt's tent filter in f32: `r` in [0, 2) to an offset in [-1, 1), without a branch:
+/// with u = r − 1, sign(u)·(1 − √(1 − |u|)) is √r − 1 below 1 and 1 − √(2 − r) above.
 #[inline(always)]
 fn tent(r: f32) -> f32 {
-    if r < 1.0 { r.sqrt() - 1.0 } else { 1.0 - (2.0 - r).sqrt() }
+    let u = r - 1.0;
+    (1.0 - (1.0 - u.abs()).sqrt()).copysign(u)
 }
 
 /// One xorshift32 step and the top 24 bits of the new state as a float in [0, 1).
