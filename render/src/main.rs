@@ -74,11 +74,16 @@ fn main() -> ExitCode {
     match run(&req, &opts, &args.out) {
         Ok(stats) => {
             eprintln!(
-                "{}x{} spp {} ({}) in {:.3} s: {:.2} M samples/s, {:.2} M segments/s, {} threads",
+                "{}x{} spp {} ({}{}) in {:.3} s: {:.2} M samples/s, {:.2} M segments/s, {} threads",
                 req.width,
                 req.height,
                 stats.effective_spp,
                 req.engine,
+                if req.engine == EngineKind::Fast {
+                    format!(", {}", render::engine::fast::simd_path())
+                } else {
+                    String::new()
+                },
                 stats.elapsed.as_secs_f64(),
                 stats.msamples_per_sec(),
                 stats.msegments_per_sec(),

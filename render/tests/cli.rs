@@ -87,3 +87,22 @@ fn an_unwritable_target_fails_without_leftovers() {
     assert!(!o.status.success());
     assert!(files_in(dir.path()).is_empty());
 }
+
+#[test]
+fn the_default_engine_is_fast_and_names_its_simd_path() {
+    let o = render(&["--width", "16", "--height", "12", "--spp", "4", "--format", "ppm", "--out", "-"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.starts_with(b"P6\n16 12\n255\n"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        ["(fast, avx512)", "(fast, avx2)", "(fast, sse2)", "(fast, scalar)"].iter().any(|p| last.contains(p)),
+        "{last}"
+    );
+    let forced = Command::new(env!("CARGO_BIN_EXE_render"))
+        .args(["--width", "8", "--height", "8", "--out", "-"])
+        .env("RENDER_SIMD", "scalar")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&forced.stderr).contains("(fast, scalar)"));
+}

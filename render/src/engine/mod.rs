@@ -4,6 +4,7 @@
 //! trait, so a new engine plugs in by implementing it and adding an [`EngineKind`] arm to [`build`].
 
 pub mod classic;
+pub mod fast;
 
 use crate::request::{EngineKind, RenderRequest};
 use crate::scene::Scene;
@@ -30,6 +31,7 @@ pub trait Engine: Send + Sync {
 /// The engine a request asks for, set up for that request.
 pub fn build(scene: &Scene, req: &RenderRequest) -> Box<dyn Engine> {
     match req.engine {
+        EngineKind::Fast => Box::new(fast::Fast::new(scene, req)),
         EngineKind::Classic => Box::new(classic::Classic::new(scene, req)),
     }
 }

@@ -1,0 +1,527 @@
+//! The fast engine's estimator, written once over [`Lanes`]: W independent camera samples in W
+//! SIMD lanes (ISPC style). Each step traces one segment per lane; a lane whose path ends takes
+//! the next sample of the batch, so lanes stay busy. Glass splits at shallow depth push the
+//! reflected branch on a two-entry per-lane stack, traced after the refracted one.
+
+use super::simd::Lanes;
+use crate::camera::SUBPIXELS;
+use crate::scene::{GLASS_IOR, Material, Scene};
+use std::ops::{Add, Mul, Neg, Sub};
+
+/// Hits closer than this are ignored, so a bounced ray does not hit its own surface. Larger than
+/// classic's 1e-4: f32 hit points are off by up to ~1e-5 at this scene's scale (about 100).
+pub(super) const EPS: f32 = 1e-3;
+/// "No hit" distance.
+const INF: f32 = 1e20;
+/// Paths deeper than this continue only by Russian roulette on the surface's largest albedo.
+const ROULETTE_DEPTH: f32 = 5.0;
+/// At this depth or less, glass traces both the reflected and the refracted ray.
+const SPLIT_DEPTH: f32 = 2.0;
+/// Glass splits happen at depths 1 and 2 only, so a lane holds at most two pending branches.
+const STACK: usize = 2;
+/// Most spheres the lane tables hold.
+pub const MAX_SPHERES: usize = 16;
+/// Widest lane count.
+const MAX_W: usize = 16;
+/// Lane holds no sample.
+const IDLE: u32 = u32::MAX;
+
+/// A 3-vector of lanes (or of plain f32 for the scalar camera code).
+#[derive(Clone, Copy)]
+struct V3<F> {
+    x: F,
+    y: F,
+    z: F,
+}
+
+impl<F: Copy + Add<Output = F>> Add for V3<F> {
+    type Output = V3<F>;
+    #[inline(always)]
+    fn add(self, b: V3<F>) -> V3<F> {
+        V3 { x: self.x + b.x, y: self.y + b.y, z: self.z + b.z }
+    }
+}
+impl<F: Copy + Sub<Output = F>> Sub for V3<F> {
+    type Output = V3<F>;
+    #[inline(always)]
+    fn sub(self, b: V3<F>) -> V3<F> {
+        V3 { x: self.x - b.x, y: self.y - b.y, z: self.z - b.z }
+    }
+}
+impl<F: Copy + Mul<Output = F>> Mul<F> for V3<F> {
+    type Output = V3<F>;
+    #[inline(always)]
+    fn mul(self, s: F) -> V3<F> {
+        V3 { x: self.x * s, y: self.y * s, z: self.z * s }
+    }
+}
+impl<F: Copy + Neg<Output = F>> Neg for V3<F> {
+    type Output = V3<F>;
+    #[inline(always)]
+    fn neg(self) -> V3<F> {
+        V3 { x: -self.x, y: -self.y, z: -self.z }
+    }
+}
+impl<F: Copy + Add<Output = F> + Mul<Output = F>> V3<F> {
+    #[inline(always)]
+    fn dot(self, b: V3<F>) -> F {
+        self.x * b.x + self.y * b.y + self.z * b.z
+    }
+    /// Component `axis` (0 x, 1 y, 2 z).
+    #[inline(always)]
+    fn pick(self, axis: u8) -> F {
+        match axis {
+            0 => self.x,
+            1 => self.y,
+            _ => self.z,
+        }
+    }
+    #[inline(always)]
+    fn mul_each(self, b: V3<F>) -> V3<F> {
+        V3 { x: self.x * b.x, y: self.y * b.y, z: self.z * b.z }
+    }
+}
+
+/// A pending glass branch: origin, direction, throughput, depth.
+#[derive(Clone, Copy, Default)]
+struct Branch {
+    o: [f32; 3],
+    d: [f32; 3],
+    t: [f32; 3],
+    depth: f32,
+}
+
+/// Camera rays made ahead, for samples `first ..`.
+struct CameraRays {
+    first: u32,
+    rays: [([f32; 3], [f32; 3], u32); CAMERA_BLOCK],
+}
+
+/// Camera rays made per refill.
+const CAMERA_BLOCK: usize = 32;
+
+/// Per-lane state in memory, loaded into registers each step (structure of arrays).
+struct State {
+    o: [[f32; MAX_W]; 3],
+    d: [[f32; MAX_W]; 3],
+    /// Throughput: the product of albedos and branch weights so far.
+    thr: [[f32; MAX_W]; 3],
+    /// Radiance gathered so far by the lane's sample.
+    rad: [[f32; MAX_W]; 3],
+    depth: [f32; MAX_W],
+    rng: [u32; MAX_W],
+    /// Reflected direction and throughput of a glass split made this step.
+    refl: [[f32; MAX_W]; 3],
+    refl_thr: [[f32; MAX_W]; 3],
+    sample: [u32; MAX_W],
+    stack: [[Branch; STACK]; MAX_W],
+    depth_of_stack: [u8; MAX_W],
+}
+
+/// One batch: consecutive pixels of one row, and per sample the radiance it gathered.
+pub(super) struct Work {
+    /// smallpt's y (0 is the bottom row).
+    pub y: u32,
+    /// First pixel's x.
+    pub x0: u32,
+    /// Pixels in the batch.
+    pub pixels: u32,
+    /// Radiance per sample, indexed `(pixel*4 + subpixel)*samples + k`.
+    pub results: Vec<[f32; 3]>,
+    /// Segments traced.
+    pub segments: u64,
+}
+
+/// The scene in lane-friendly tables and the camera in f32: built once per render.
+pub(super) struct Kernel {
+    n: usize,
+    /// Per sphere: an anchor point on the surface and `w` = centre − anchor (|w| = radius).
+    anchor: [[f32; MAX_SPHERES]; 3],
+    /// The axis `w` lies along, and its component there (± radius).
+    axis: [u8; MAX_SPHERES],
+    w_axis: [f32; MAX_SPHERES],
+    center: [[f32; MAX_SPHERES]; 3],
+    emission: [[f32; MAX_SPHERES]; 3],
+    color: [[f32; MAX_SPHERES]; 3],
+    max_albedo: [f32; MAX_SPHERES],
+    /// 0 diffuse, 1 mirror, 2 glass.
+    kind: [f32; MAX_SPHERES],
+    cam_o: [f32; 3],
+    cam_d: [f32; 3],
+    cam_cx: [f32; 3],
+    cam_cy: [f32; 3],
+    near: f32,
+    inv_width: f32,
+    inv_height: f32,
+    /// Samples per subpixel.
+    pub samples: u32,
+    seed: u32,
+}
+
+const DIFFUSE: f32 = 0.0;
+const MIRROR: f32 = 1.0;
+const GLASS: f32 = 2.0;
+
+impl Kernel {
+    /// Tables for `scene` (at most [`MAX_SPHERES`] spheres) rendered `width`×`height`.
+    pub fn new(scene: &Scene, width: u32, height: u32, samples: u32, seed: u32) -> Kernel {
+        assert!(scene.spheres.len() <= MAX_SPHERES, "the fast engine holds at most {MAX_SPHERES} spheres");
+        let z = [[0.0; MAX_SPHERES]; 3];
+        let mut k = Kernel {
+            n: scene.spheres.len(),
+            anchor: z,
+            axis: [0; MAX_SPHERES],
+            w_axis: [0.0; MAX_SPHERES],
+            center: z,
+            emission: z,
+            color: z,
+            max_albedo: [0.0; MAX_SPHERES],
+            kind: [DIFFUSE; MAX_SPHERES],
+            cam_o: [0.0; 3],
+            cam_d: [0.0; 3],
+            cam_cx: [0.0; 3],
+            cam_cy: [0.0; 3],
+            near: 0.0,
+            inv_width: 1.0 / width as f32,
+            inv_height: 1.0 / height as f32,
+            samples,
+            seed,
+        };
+        let eye = scene.camera.origin;
+        for (i, s) in scene.spheres.iter().enumerate() {
+            // The anchor is the point of the sphere where its surface faces the camera along the
+            // axis of largest offset. For smallpt's walls that is the wall's plane point inside the
+            // box (e.g. x = 1 for the left wall) and w = (±1e5, 0, 0) — both exact in f32 — so the
+            // intersection below never forms 1e10-sized terms that cancel.
+            let c = [s.center.x, s.center.y, s.center.z];
+            let off = [c[0] - eye.x, c[1] - eye.y, c[2] - eye.z];
+            let axis = (0..3).max_by(|&a, &b| off[a].abs().total_cmp(&off[b].abs())).unwrap_or(0);
+            let mut w = [0.0f64; 3];
+            w[axis] = s.radius * off[axis].signum();
+            (k.axis[i], k.w_axis[i]) = (axis as u8, w[axis] as f32);
+            for j in 0..3 {
+                k.anchor[j][i] = (c[j] - w[j]) as f32;
+                k.center[j][i] = c[j] as f32;
+            }
+            let (e, f) = (s.emission, s.color);
+            [k.emission[0][i], k.emission[1][i], k.emission[2][i]] = [e.x as f32, e.y as f32, e.z as f32];
+            [k.color[0][i], k.color[1][i], k.color[2][i]] = [f.x as f32, f.y as f32, f.z as f32];
+            k.max_albedo[i] = f.max_component() as f32;
+            k.kind[i] = match s.material {
+                Material::Diffuse => DIFFUSE,
+                Material::Mirror => MIRROR,
+                Material::Glass => GLASS,
+            };
+        }
+        let f = scene.camera.frame(width, height);
+        let v = |v: crate::vec3::Vec3| [v.x as f32, v.y as f32, v.z as f32];
+        (k.cam_o, k.cam_d, k.cam_cx, k.cam_cy, k.near) = (v(f.origin), v(f.dir), v(f.cx), v(f.cy), f.near as f32);
+        k
+    }
+
+    /// Traces every sample of `work`, `L::W` at a time.
+    #[inline(always)]
+    pub(super) fn run<L: Lanes>(&self, l: L, work: &mut Work) {
+        let total = work.pixels * 4 * self.samples;
+        work.results.clear();
+        work.results.resize(total as usize, [0.0; 3]);
+        let z = [[0.0; MAX_W]; 3];
+        let mut st = State {
+            o: z,
+            d: z,
+            thr: z,
+            rad: z,
+            depth: [0.0; MAX_W],
+            rng: [0; MAX_W],
+            refl: z,
+            refl_thr: z,
+            sample: [IDLE; MAX_W],
+            stack: [[Branch::default(); STACK]; MAX_W],
+            depth_of_stack: [0; MAX_W],
+        };
+        let mut cams =
+            CameraRays { first: u32::MAX - CAMERA_BLOCK as u32, rays: [([0.0; 3], [0.0; 3], 0); CAMERA_BLOCK] };
+        let mut next = 0;
+        let mut active = 0u64;
+        for lane in 0..L::W {
+            if next < total {
+                self.start(&mut st, lane, next, work, &mut cams);
+                next += 1;
+                active += 1;
+            }
+        }
+        while active > 0 {
+            work.segments += active;
+            let (done, split) = self.step(l, &mut st);
+            let mut todo = done | split;
+            while todo != 0 {
+                let i = todo.trailing_zeros() as usize;
+                todo &= todo - 1;
+                if st.sample[i] == IDLE {
+                    continue;
+                }
+                if split >> i & 1 == 1 {
+                    push(&mut st, i);
+                } else if !pop(&mut st, i) {
+                    work.results[st.sample[i] as usize] = [st.rad[0][i], st.rad[1][i], st.rad[2][i]];
+                    if next < total {
+                        self.start(&mut st, i, next, work, &mut cams);
+                        next += 1;
+                    } else {
+                        st.sample[i] = IDLE;
+                        active -= 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts sample `j` of the batch in lane `i`: its random stream and its camera ray, taken from
+    /// `cams` (refilled a block at a time: independent rays overlap in the pipeline, where one
+    /// ray at a time is a chain of square roots and divisions).
+    fn start(&self, st: &mut State, i: usize, j: u32, work: &Work, cams: &mut CameraRays) {
+        if !(cams.first..cams.first + CAMERA_BLOCK as u32).contains(&j) {
+            cams.first = j;
+            for (n, ray) in cams.rays.iter_mut().enumerate() {
+                *ray = self.camera_ray(j + n as u32, work);
+            }
+        }
+        let (o, d, rng) = cams.rays[(j - cams.first) as usize];
+        for c in 0..3 {
+            st.o[c][i] = o[c];
+            st.d[c][i] = d[c];
+            st.thr[c][i] = 1.0;
+            st.rad[c][i] = 0.0;
+        }
+        st.depth[i] = 0.0;
+        st.rng[i] = rng;
+        st.sample[i] = j;
+        st.depth_of_stack[i] = 0;
+    }
+
+    /// Sample `j`'s camera ray (origin, direction) and the state of its random stream after it.
+    #[inline(always)]
+    fn camera_ray(&self, j: u32, work: &Work) -> ([f32; 3], [f32; 3], u32) {
+        let per_pixel = 4 * self.samples;
+        let (p, sub, k) = (j / per_pixel, j % per_pixel / self.samples, j % self.samples);
+        let (x, y) = (work.x0 + p, work.y);
+        let mut rng = sample_seed(self.seed, x, y, sub, k);
+        let (sx, sy) = SUBPIXELS[sub as usize];
+        let dx = tent(2.0 * xorshift(&mut rng));
+        let dy = tent(2.0 * xorshift(&mut rng));
+        let fx = ((sx as f32 + 0.5 + dx) * 0.5 + x as f32) * self.inv_width - 0.5;
+        let fy = ((sy as f32 + 0.5 + dy) * 0.5 + y as f32) * self.inv_height - 0.5;
+        let v = |a: [f32; 3]| V3 { x: a[0], y: a[1], z: a[2] };
+        let d = v(self.cam_cx) * fx + v(self.cam_cy) * fy + v(self.cam_d);
+        let d = d * (1.0 / d.dot(d).sqrt());
+        let o = v(self.cam_o) + d * self.near;
+        ([o.x, o.y, o.z], [d.x, d.y, d.z], rng)
+    }
+
+    /// One segment for every lane: intersect, gather emission, roulette, scatter. Returns bit
+    /// masks of lanes whose path ended and of lanes that split at glass.
+    #[inline(always)]
+    fn step<L: Lanes>(&self, l: L, st: &mut State) -> (u32, u32) {
+        let w = L::W;
+        // Helpers as plain fns, not closures: closures would not inherit the kernel's target features.
+        let (o, d) = (load3(l, &st.o), load3(l, &st.d));
+
+        // Nearest hit. With v = anchor − o and c − o = w + v:
+        //   b = (c − o)·d,  C = |c − o|² − r² = 2 w·v + |v|²  (no r² term: exact for huge spheres),
+        //   t = b ∓ √(b² − C), taken as q = b + sign(b)√(b² − C) and C/q (no cancellation).
+        let mut t = l.splat(INF);
+        let mut id = l.splat_u(0);
+        for k in (0..self.n).rev() {
+            // w lies along one axis (see `new`), so w·x is one product: w_axis · x_axis.
+            let (wa, axis) = (l.splat(self.w_axis[k]), self.axis[k]);
+            let v = splat3(l, &self.anchor, k) - o;
+            let b = l.fma(wa, d.pick(axis), v.dot(d));
+            let c = l.fma(l.splat(2.0) * wa, v.pick(axis), v.dot(v));
+            let disc = l.fma(b, b, -c);
+            let q = b + l.copysign(l.sqrt(l.max(disc, l.splat(0.0))), b);
+            let (t0, t1) = (c / q, q);
+            let (near, far) = (l.min(t0, t1), l.max(t0, t1));
+            let tk = l.select(l.lt(l.splat(EPS), near), near, far);
+            let hit = !l.lt(disc, l.splat(0.0)) & l.lt(l.splat(EPS), tk) & l.lt(tk, t);
+            t = l.select(hit, tk, t);
+            id = l.select_u(hit, l.splat_u(k as u32), id);
+        }
+        let miss = !l.lt(t, l.splat(INF));
+
+        let x = o + d * t;
+        let n = x - lookup3(l, &self.center, id);
+        let n = n * (l.splat(1.0) / l.sqrt(n.dot(n)));
+        let dn = n.dot(d);
+        let into = l.lt(dn, l.splat(0.0));
+        let nl = sel3(l, into, n, -n);
+        let depth = l.load(&st.depth) + l.splat(1.0);
+
+        // L += T·e, then roulette past ROULETTE_DEPTH on the largest albedo p: survive with
+        // probability p, weight f/p.
+        let mut thr = load3(l, &st.thr);
+        let e = thr.mul_each(lookup3(l, &self.emission, id));
+        let rad = load3(l, &st.rad);
+        let rad = sel3(l, miss, rad, rad + e);
+        let mut rng = l.load_u(&st.rng);
+        let (u0, u1, u2) = (l.uniform(&mut rng), l.uniform(&mut rng), l.uniform(&mut rng));
+        let p = l.lookup(&self.max_albedo, id);
+        let roulette = l.lt(l.splat(ROULETTE_DEPTH), depth);
+        let dies = roulette & !l.lt(u0, p);
+        let f = lookup3(l, &self.color, id);
+        thr = thr.mul_each(sel3(l, roulette, f * (l.splat(1.0) / p), f));
+
+        // Diffuse: cosine-weighted around nl, φ = 2π·u1, sin θ = √u2.
+        let (cos_phi, sin_phi) = cos_sin_2pi(l, u1);
+        let r2s = l.sqrt(u2);
+        let (tu, tv) = orthonormal_basis(l, nl);
+        let diffuse_dir = tu * (cos_phi * r2s) + tv * (sin_phi * r2s) + nl * l.sqrt(l.splat(1.0) - u2);
+        // Mirror.
+        let refl = d - n * (l.splat(2.0) * dn);
+        // Glass: Snell with Schlick's Fresnel; total internal reflection mirrors.
+        let (nc, nt) = (1.0, GLASS_IOR as f32);
+        let nnt = l.select(into, l.splat(nc / nt), l.splat(nt / nc));
+        let ddn = d.dot(nl);
+        let cos2t = l.splat(1.0) - nnt * nnt * (l.splat(1.0) - ddn * ddn);
+        let tir = l.lt(cos2t, l.splat(0.0));
+        let tdir = d * nnt - nl * l.fma(ddn, nnt, l.sqrt(l.max(cos2t, l.splat(0.0))));
+        let tdir = tdir * (l.splat(1.0) / l.sqrt(tdir.dot(tdir)));
+        let r0 = (nt - nc) * (nt - nc) / ((nt + nc) * (nt + nc));
+        let cc = l.splat(1.0) - l.select(into, -ddn, tdir.dot(n));
+        let cc2 = cc * cc;
+        let re = l.fma(l.splat(1.0 - r0), cc2 * cc2 * cc, l.splat(r0));
+        let tr = l.splat(1.0) - re;
+        let pr = l.fma(l.splat(0.5), re, l.splat(0.25));
+        let kind = l.lookup(&self.kind, id);
+        let glass = l.lt(l.splat(MIRROR), kind);
+        let mirror = l.lt(l.splat(DIFFUSE), kind) & !glass;
+        let split = glass & !tir & !l.lt(l.splat(SPLIT_DEPTH), depth) & !miss;
+        let pick_refl = tir | (!split & l.lt(u1, pr));
+        let glass_w =
+            l.select(tir, l.splat(1.0), l.select(split, tr, l.select(pick_refl, re / pr, tr / (l.splat(1.0) - pr))));
+        let glass_dir = sel3(l, pick_refl, refl, tdir);
+        let new_d = sel3(l, glass, glass_dir, sel3(l, mirror, refl, diffuse_dir));
+        let split_thr = thr * re;
+        thr = sel3(l, glass, thr * glass_w, thr);
+
+        store3(l, x, &mut st.o);
+        store3(l, new_d, &mut st.d);
+        store3(l, thr, &mut st.thr);
+        store3(l, rad, &mut st.rad);
+        store3(l, refl, &mut st.refl);
+        store3(l, split_thr, &mut st.refl_thr);
+        l.store(depth, &mut st.depth);
+        l.store_u(rng, &mut st.rng);
+        let lanes = if w >= 32 { u32::MAX } else { (1u32 << w) - 1 };
+        (l.bits(miss | dies) & lanes, l.bits(split) & lanes)
+    }
+}
+
+#[inline(always)]
+fn load3<L: Lanes>(l: L, a: &[[f32; MAX_W]; 3]) -> V3<L::F> {
+    V3 { x: l.load(&a[0]), y: l.load(&a[1]), z: l.load(&a[2]) }
+}
+
+#[inline(always)]
+fn store3<L: Lanes>(l: L, v: V3<L::F>, a: &mut [[f32; MAX_W]; 3]) {
+    l.store(v.x, &mut a[0]);
+    l.store(v.y, &mut a[1]);
+    l.store(v.z, &mut a[2]);
+}
+
+/// Sphere `k`'s entry of a table, in every lane.
+#[inline(always)]
+fn splat3<L: Lanes>(l: L, t: &[[f32; MAX_SPHERES]; 3], k: usize) -> V3<L::F> {
+    V3 { x: l.splat(t[0][k]), y: l.splat(t[1][k]), z: l.splat(t[2][k]) }
+}
+
+/// Each lane's sphere's entry of a table.
+#[inline(always)]
+fn lookup3<L: Lanes>(l: L, t: &[[f32; MAX_SPHERES]; 3], id: L::U) -> V3<L::F> {
+    V3 { x: l.lookup(&t[0], id), y: l.lookup(&t[1], id), z: l.lookup(&t[2], id) }
+}
+
+/// m ? a : b per component.
+#[inline(always)]
+fn sel3<L: Lanes>(l: L, m: L::M, a: V3<L::F>, b: V3<L::F>) -> V3<L::F> {
+    V3 { x: l.select(m, a.x, b.x), y: l.select(m, a.y, b.y), z: l.select(m, a.z, b.z) }
+}
+
+/// (cos 2πu, sin 2πu) for u in [0, 1). With h = π(u − ½) in [−π/2, π/2): s = sin h by its
+/// Taylor series (error < 1e-7), cos 2πu = 2s² − 1 and sin 2πu = −2s·√(1 − s²).
+#[inline(always)]
+fn cos_sin_2pi<L: Lanes>(l: L, u: L::F) -> (L::F, L::F) {
+    let h = (u - l.splat(0.5)) * l.splat(std::f32::consts::PI);
+    let h2 = h * h;
+    let mut p = l.splat(-1.0 / 39_916_800.0);
+    for c in [1.0 / 362_880.0, -1.0 / 5040.0, 1.0 / 120.0, -1.0 / 6.0, 1.0] {
+        p = l.fma(p, h2, l.splat(c));
+    }
+    let sin_h = p * h;
+    let cos_h = l.sqrt(l.max(l.splat(1.0) - sin_h * sin_h, l.splat(0.0)));
+    (l.fma(l.splat(2.0) * sin_h, sin_h, l.splat(-1.0)), -(l.splat(2.0) * sin_h * cos_h))
+}
+
+/// Two unit vectors completing unit `n` to an orthonormal basis (Duff et al. 2017, branch-free).
+/// Any basis gives the same cosine distribution; this one needs no normalisation.
+#[inline(always)]
+fn orthonormal_basis<L: Lanes>(l: L, n: V3<L::F>) -> (V3<L::F>, V3<L::F>) {
+    let one = l.splat(1.0);
+    let sign = l.copysign(one, n.z);
+    let a = -(one / (sign + n.z));
+    let b = n.x * n.y * a;
+    let u = V3 { x: l.fma(sign * n.x * n.x, a, one), y: sign * b, z: -(sign * n.x) };
+    let v = V3 { x: b, y: l.fma(n.y * n.y, a, sign), z: -n.y };
+    (u, v)
+}
+
+fn push(st: &mut State, i: usize) {
+    let sp = usize::from(st.depth_of_stack[i]);
+    let col = |a: &[[f32; MAX_W]; 3]| [a[0][i], a[1][i], a[2][i]];
+    st.stack[i][sp] = Branch { o: col(&st.o), d: col(&st.refl), t: col(&st.refl_thr), depth: st.depth[i] };
+    st.depth_of_stack[i] += 1;
+}
+
+/// Continues lane `i` with its latest pending branch; false when it has none.
+fn pop(st: &mut State, i: usize) -> bool {
+    let Some(sp) = st.depth_of_stack[i].checked_sub(1) else { return false };
+    st.depth_of_stack[i] = sp;
+    let b = st.stack[i][usize::from(sp)];
+    for c in 0..3 {
+        st.o[c][i] = b.o[c];
+        st.d[c][i] = b.d[c];
+        st.thr[c][i] = b.t[c];
+    }
+    st.depth[i] = b.depth;
+    true
+}
+
+/// smallpt's tent filter in f32: `r` in [0, 2) to an offset in [-1, 1), without a branch:
+/// with u = r − 1, sign(u)·(1 − √(1 − |u|)) is √r − 1 below 1 and 1 − √(2 − r) above.
+#[inline(always)]
+fn tent(r: f32) -> f32 {
+    let u = r - 1.0;
+    (1.0 - (1.0 - u.abs()).sqrt()).copysign(u)
+}
+
+/// One xorshift32 step and the top 24 bits of the new state as a float in [0, 1).
+#[inline(always)]
+pub(super) fn xorshift(s: &mut u32) -> f32 {
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    (*s >> 8) as f32 * (1.0 / 16_777_216.0)
+}
+
+/// The first state of a sample's random stream: a strong 64-bit hash (SplitMix64's finaliser,
+/// applied twice) of (seed, x, y, subpixel, sample index), never zero.
+pub(super) fn sample_seed(seed: u32, x: u32, y: u32, sub: u32, k: u32) -> u32 {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let pos = (u64::from(y) << 32 | u64::from(x)).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let h = mix(mix(pos) ^ (u64::from(seed) << 40 | u64::from(k) << 2 | u64::from(sub)));
+    let s = (h ^ (h >> 32)) as u32;
+    if s == 0 { 0x9e37_79b9 } else { s }
+}

@@ -1,0 +1,101 @@
+//! The fast engine: smallpt's estimator — same scene, camera, tent filter, 2×2 subpixels,
+//! per-subpixel clamp, glass splitting at depth ≤ 2 and Russian roulette — computed in f32 with
+//! independent paths in SIMD lanes.
+//!
+//! - **Dispatch**: [`SimdPath::detected`] picks AVX-512, AVX2+FMA, SSE2 or scalar once per
+//!   process from the CPU, narrowed by `RENDER_SIMD`; a path the CPU lacks falls back to the
+//!   widest one it has.
+//! - **Random numbers** are keyed by position: each camera sample (seed, x, y, subpixel, index)
+//!   seeds its own xorshift32 stream with a strong hash, so a pixel's value does not depend on
+//!   threads, row order, tiling, or which lane traced it.
+//! - **Numerics**: see [`kernel`] — the intersection is written so the 1e5-radius walls lose no
+//!   precision in f32.
+//! - **Counting**: one segment per ray–scene intersection query, as the classic engine counts.
+
+mod kernel;
+mod simd;
+
+pub use kernel::MAX_SPHERES;
+pub use simd::{SIMD_ENV, SimdPath};
+
+use super::{Cancelled, Engine, RowStats};
+use crate::request::RenderRequest;
+use crate::scene::Scene;
+use crate::vec3::Vec3;
+use crate::{CancelToken, Rgb};
+use kernel::{Kernel, Work};
+
+/// Samples traced per batch (a run of pixels of one row); cancellation is checked between batches.
+const BATCH_SAMPLES: u32 = 4096;
+
+/// The name of the SIMD path renders use in this process (`avx512`, `avx2`, `sse2` or `scalar`).
+pub fn simd_path() -> &'static str {
+    SimdPath::detected().name()
+}
+
+/// The fast engine for one request.
+pub struct Fast {
+    kernel: Kernel,
+    path: SimdPath,
+    width: u32,
+    height: u32,
+}
+
+impl Fast {
+    /// The engine on the process's SIMD path ([`SimdPath::detected`]).
+    pub fn new(scene: &Scene, req: &RenderRequest) -> Fast {
+        Fast::with_path(scene, req, SimdPath::detected())
+    }
+
+    /// The engine on `path`, or the widest narrower path the CPU has.
+    pub fn with_path(scene: &Scene, req: &RenderRequest, path: SimdPath) -> Fast {
+        let kernel = Kernel::new(scene, req.width, req.height, req.samples_per_subpixel(), req.seed);
+        Fast { kernel, path: path.clamp_to_cpu(), width: req.width, height: req.height }
+    }
+
+    /// The path this engine runs.
+    pub fn path(&self) -> SimdPath {
+        self.path
+    }
+
+    /// Renders pixels `x0 .. x0 + out.len()` of image row `row` (0 is the top): each pixel's value
+    /// is the same as in a full render.
+    pub fn render_span(&self, row: u32, x0: u32, out: &mut [Rgb], cancel: &CancelToken) -> Result<RowStats, Cancelled> {
+        assert!(row < self.height && x0 as usize + out.len() <= self.width as usize, "span outside the image");
+        let samples = self.kernel.samples;
+        let per_pixel = 4 * samples;
+        let batch = (BATCH_SAMPLES / per_pixel).max(1) as usize;
+        let mut work = Work { y: self.height - 1 - row, x0, pixels: 0, results: Vec::new(), segments: 0 };
+        for (i, chunk) in out.chunks_mut(batch).enumerate() {
+            if cancel.is_cancelled() {
+                return Err(Cancelled);
+            }
+            work.x0 = x0 + (i * batch) as u32;
+            work.pixels = chunk.len() as u32;
+            simd::run(self.path, &self.kernel, &mut work);
+            let inv = 1.0 / f64::from(samples);
+            for (pixel, results) in chunk.iter_mut().zip(work.results.chunks(per_pixel as usize)) {
+                let mut c = Vec3::ZERO;
+                for sub in results.chunks(samples as usize) {
+                    let mut r = [0.0f64; 3];
+                    for s in sub {
+                        for (acc, v) in r.iter_mut().zip(s) {
+                            *acc += f64::from(*v);
+                        }
+                    }
+                    // smallpt clamps each subpixel's average before summing.
+                    let r = r.map(|v| (v * inv).clamp(0.0, 1.0));
+                    c = c + Vec3::new(r[0], r[1], r[2]) * 0.25;
+                }
+                *pixel = c;
+            }
+        }
+        Ok(RowStats { segments: work.segments })
+    }
+}
+
+impl Engine for Fast {
+    fn render_row(&self, row: u32, out: &mut [Rgb], cancel: &CancelToken) -> Result<RowStats, Cancelled> {
+        self.render_span(row, 0, out, cancel)
+    }
+}
