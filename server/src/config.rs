@@ -286,9 +286,9 @@ mod tests {
 
     #[test]
     fn the_readme_documents_every_variable() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         for var in ENV {
-            assert!(readme.contains(&format!("| `{}` |", var.name)), "{} is not in server/README.md", var.name);
+            assert!(readme.contains(&format!("| `{}` |", var.name)), "{} is not in README.md", var.name);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The `server` binary: reads the configuration, binds `0.0.0.0:<port>` at once, serves until
 //! SIGTERM/SIGINT, drains and exits 0. Usage: `server [--port N]`; everything else is in the
-//! environment (see `server::ENV` and server/README.md).
+//! environment (see `server::ENV` and README.md).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
