@@ -1,5 +1,6 @@
 //! End to end: the server over loopback against the in-process render of the same request
-//! (1024×768 spp 4, the default engine), and the time to the first body byte.
+//! (1024×768 spp 4, the default engine), the two paired back to back, and the time to the first
+//! body byte.
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -41,15 +42,29 @@ fn http(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("http");
     group.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
-    group.bench_function("in-process_1024x768-spp4", |b| {
-        b.iter(|| {
-            let opts = RenderOptions { pool: Some(&pool), ..RenderOptions::default() };
-            render_to_writer(&req, &opts, std::io::sink()).unwrap()
-        })
-    });
+    let in_process = || {
+        let t = Instant::now();
+        let opts = RenderOptions { pool: Some(&pool), ..RenderOptions::default() };
+        render_to_writer(&req, &opts, std::io::sink()).unwrap();
+        t.elapsed()
+    };
+    group.bench_function("in-process_1024x768-spp4", |b| b.iter_custom(|iters| (0..iters).map(|_| in_process()).sum()));
     group.bench_function("server_1024x768-spp4", |b| b.iter(|| rt.block_on(get(addr)).1));
     group.bench_function("ttfb_1024x768-spp4", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(get(addr)).0).sum())
+    });
+    // Paired: each iteration renders in-process and over HTTP back to back, so drift in the
+    // machine's speed (other load, clocks) hits both alike; the result is the summed difference
+    // (HTTP − in-process), floored at zero.
+    group.bench_function("overhead_1024x768-spp4", |b| {
+        b.iter_custom(|iters| {
+            let (mut local, mut remote) = (Duration::ZERO, Duration::ZERO);
+            for _ in 0..iters {
+                local += in_process();
+                remote += rt.block_on(get(addr)).1;
+            }
+            remote.saturating_sub(local)
+        })
     });
     group.finish();
 }
