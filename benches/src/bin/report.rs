@@ -74,13 +74,6 @@ fn main() {
     if let (Some(h), Some(l)) = (http, local) {
         println!("HTTP end to end {h:.3} s vs in-process {l:.3} s (separate runs): {:+.1} %", (h / l - 1.0) * 100.0);
     }
-    if let (Some(o), Some(l)) = (criterion_mean("http", "overhead_1024x768-spp4"), local) {
-        println!(
-            "HTTP overhead, paired back to back: {:.1} ms = {:.2} % of the in-process render",
-            o * 1e3,
-            o / l * 100.0
-        );
-    }
     if let Some(t) = criterion_mean("http", "ttfb_1024x768-spp4") {
         println!("time to first byte at 1024×768 spp 4: {:.1} ms", t * 1e3);
     }
