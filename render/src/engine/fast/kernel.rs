@@ -139,11 +139,13 @@ pub(super) struct Kernel {
     anchor: [[f32; MAX_SPHERES]; 3],
     /// The axis `w` lies along, and its component there (± radius).
     axis: [u8; MAX_SPHERES],
+    /// Sphere indices sorted by axis, and where the x and the y runs end.
+    order: [u8; MAX_SPHERES],
+    axis_ends: [usize; 2],
     w_axis: [f32; MAX_SPHERES],
     center: [[f32; MAX_SPHERES]; 3],
     emission: [[f32; MAX_SPHERES]; 3],
     color: [[f32; MAX_SPHERES]; 3],
-    max_albedo: [f32; MAX_SPHERES],
     /// 0 diffuse, 1 mirror, 2 glass.
     kind: [f32; MAX_SPHERES],
     cam_o: [f32; 3],
@@ -171,11 +173,12 @@ impl Kernel {
             n: scene.spheres.len(),
             anchor: z,
             axis: [0; MAX_SPHERES],
+            order: [0; MAX_SPHERES],
+            axis_ends: [0; 2],
             w_axis: [0.0; MAX_SPHERES],
             center: z,
             emission: z,
             color: z,
-            max_albedo: [0.0; MAX_SPHERES],
             kind: [DIFFUSE; MAX_SPHERES],
             cam_o: [0.0; 3],
             cam_d: [0.0; 3],
@@ -206,13 +209,19 @@ impl Kernel {
             let (e, f) = (s.emission, s.color);
             [k.emission[0][i], k.emission[1][i], k.emission[2][i]] = [e.x as f32, e.y as f32, e.z as f32];
             [k.color[0][i], k.color[1][i], k.color[2][i]] = [f.x as f32, f.y as f32, f.z as f32];
-            k.max_albedo[i] = f.max_component() as f32;
             k.kind[i] = match s.material {
                 Material::Diffuse => DIFFUSE,
                 Material::Mirror => MIRROR,
                 Material::Glass => GLASS,
             };
         }
+        // By axis, and last sphere first within an axis as smallpt tests them (only exact ties
+        // could tell the difference).
+        let mut order: Vec<u8> = (0..k.n as u8).rev().collect();
+        order.sort_by_key(|&i| k.axis[usize::from(i)]);
+        k.order[..k.n].copy_from_slice(&order);
+        let count = |a: u8| k.axis[..k.n].iter().filter(|&&x| x <= a).count();
+        k.axis_ends = [count(0), count(1)];
         let f = scene.camera.frame(width, height);
         let v = |v: crate::vec3::Vec3| [v.x as f32, v.y as f32, v.z as f32];
         (k.cam_o, k.cam_d, k.cam_cx, k.cam_cy, k.near) = (v(f.origin), v(f.dir), v(f.cx), v(f.cy), f.near as f32);
@@ -241,6 +250,15 @@ impl Kernel {
         };
         let mut cams =
             CameraRays { first: u32::MAX - CAMERA_BLOCK as u32, rays: [([0.0; 3], [0.0; 3], 0); CAMERA_BLOCK] };
+        let spheres: [SphereLanes<L>; MAX_SPHERES] = std::array::from_fn(|j| {
+            let k = usize::from(self.order[j]);
+            SphereLanes {
+                anchor: splat3(l, &self.anchor, k),
+                w: l.splat(self.w_axis[k]),
+                w2: l.splat(2.0 * self.w_axis[k]),
+                id: l.splat_u(k as u32),
+            }
+        });
         let mut next = 0;
         let mut active = 0u64;
         for lane in 0..L::W {
@@ -252,7 +270,7 @@ impl Kernel {
         }
         while active > 0 {
             work.segments += active;
-            let (done, split) = self.step(l, &mut st);
+            let (done, split) = self.step(l, &spheres, &mut st);
             let mut todo = done | split;
             while todo != 0 {
                 let i = todo.trailing_zeros() as usize;
@@ -321,99 +339,141 @@ impl Kernel {
     /// One segment for every lane: intersect, gather emission, roulette, scatter. Returns bit
     /// masks of lanes whose path ended and of lanes that split at glass.
     #[inline(always)]
-    fn step<L: Lanes>(&self, l: L, st: &mut State) -> (u32, u32) {
+    fn step<L: Lanes>(&self, l: L, spheres: &[SphereLanes<L>; MAX_SPHERES], st: &mut State) -> (u32, u32) {
         let w = L::W;
         // Helpers as plain fns, not closures: closures would not inherit the kernel's target features.
         let (o, d) = (load3(l, &st.o), load3(l, &st.d));
 
-        // Nearest hit. With v = anchor − o and c − o = w + v:
-        //   b = (c − o)·d,  C = |c − o|² − r² = 2 w·v + |v|²  (no r² term: exact for huge spheres),
-        //   t = b ∓ √(b² − C), taken as q = b + sign(b)√(b² − C) and C/q (no cancellation).
+        // Nearest hit: walls along x, then y, then z (the axis is a constant in each loop).
         let mut t = l.splat(INF);
         let mut id = l.splat_u(0);
-        for k in (0..self.n).rev() {
-            // w lies along one axis (see `new`), so w·x is one product: w_axis · x_axis.
-            let (wa, axis) = (l.splat(self.w_axis[k]), self.axis[k]);
-            let v = splat3(l, &self.anchor, k) - o;
-            let b = l.fma(wa, d.pick(axis), v.dot(d));
-            let c = l.fma(l.splat(2.0) * wa, v.pick(axis), v.dot(v));
-            let disc = l.fma(b, b, -c);
-            let q = b + l.copysign(l.sqrt(l.max(disc, l.splat(0.0))), b);
-            let (t0, t1) = (c / q, q);
-            let (near, far) = (l.min(t0, t1), l.max(t0, t1));
-            let tk = l.select(l.lt(l.splat(EPS), near), near, far);
-            let hit = !l.lt(disc, l.splat(0.0)) & l.lt(l.splat(EPS), tk) & l.lt(tk, t);
-            t = l.select(hit, tk, t);
-            id = l.select_u(hit, l.splat_u(k as u32), id);
+        let [x_end, y_end] = self.axis_ends;
+        for s in &spheres[..x_end] {
+            nearer::<L, 0>(l, s, o, d, &mut t, &mut id);
+        }
+        for s in &spheres[x_end..y_end] {
+            nearer::<L, 1>(l, s, o, d, &mut t, &mut id);
+        }
+        for s in &spheres[y_end..self.n] {
+            nearer::<L, 2>(l, s, o, d, &mut t, &mut id);
         }
         let miss = !l.lt(t, l.splat(INF));
 
-        let x = o + d * t;
+        let x = fma3(l, d, t, o);
         let n = x - lookup3(l, &self.center, id);
-        let n = n * (l.splat(1.0) / l.sqrt(n.dot(n)));
-        let dn = n.dot(d);
+        let n = n * (l.splat(1.0) / l.sqrt(dot(l, n, n)));
+        let dn = dot(l, n, d);
         let into = l.lt(dn, l.splat(0.0));
         let nl = sel3(l, into, n, -n);
         let depth = l.load(&st.depth) + l.splat(1.0);
+        store3(l, x, &mut st.o);
+        l.store(depth, &mut st.depth);
 
         // L += T·e, then roulette past ROULETTE_DEPTH on the largest albedo p: survive with
         // probability p, weight f/p.
         let mut thr = load3(l, &st.thr);
-        let e = thr.mul_each(lookup3(l, &self.emission, id));
+        let e = lookup3(l, &self.emission, id);
         let rad = load3(l, &st.rad);
-        let rad = sel3(l, miss, rad, rad + e);
+        let lit = V3 { x: l.fma(thr.x, e.x, rad.x), y: l.fma(thr.y, e.y, rad.y), z: l.fma(thr.z, e.z, rad.z) };
+        store3(l, sel3(l, miss, rad, lit), &mut st.rad);
         let mut rng = l.load_u(&st.rng);
         let (u0, u1, u2) = (l.uniform(&mut rng), l.uniform(&mut rng), l.uniform(&mut rng));
-        let p = l.lookup(&self.max_albedo, id);
+        l.store_u(rng, &mut st.rng);
+        let f = lookup3(l, &self.color, id);
+        let p = l.max(f.x, l.max(f.y, f.z));
         let roulette = l.lt(l.splat(ROULETTE_DEPTH), depth);
         let dies = roulette & !l.lt(u0, p);
-        let f = lookup3(l, &self.color, id);
-        thr = thr.mul_each(sel3(l, roulette, f * (l.splat(1.0) / p), f));
+        thr = thr.mul_each(f) * l.select(roulette, l.splat(1.0) / p, l.splat(1.0));
 
         // Diffuse: cosine-weighted around nl, φ = 2π·u1, sin θ = √u2.
         let (cos_phi, sin_phi) = cos_sin_2pi(l, u1);
         let r2s = l.sqrt(u2);
         let (tu, tv) = orthonormal_basis(l, nl);
-        let diffuse_dir = tu * (cos_phi * r2s) + tv * (sin_phi * r2s) + nl * l.sqrt(l.splat(1.0) - u2);
+        let diffuse_dir = fma3(l, tu, cos_phi * r2s, fma3(l, tv, sin_phi * r2s, nl * l.sqrt(l.splat(1.0) - u2)));
         // Mirror.
-        let refl = d - n * (l.splat(2.0) * dn);
-        // Glass: Snell with Schlick's Fresnel; total internal reflection mirrors.
-        let (nc, nt) = (1.0, GLASS_IOR as f32);
-        let nnt = l.select(into, l.splat(nc / nt), l.splat(nt / nc));
-        let ddn = d.dot(nl);
-        let cos2t = l.splat(1.0) - nnt * nnt * (l.splat(1.0) - ddn * ddn);
-        let tir = l.lt(cos2t, l.splat(0.0));
-        let tdir = d * nnt - nl * l.fma(ddn, nnt, l.sqrt(l.max(cos2t, l.splat(0.0))));
-        let tdir = tdir * (l.splat(1.0) / l.sqrt(tdir.dot(tdir)));
-        let r0 = (nt - nc) * (nt - nc) / ((nt + nc) * (nt + nc));
-        let cc = l.splat(1.0) - l.select(into, -ddn, tdir.dot(n));
-        let cc2 = cc * cc;
-        let re = l.fma(l.splat(1.0 - r0), cc2 * cc2 * cc, l.splat(r0));
-        let tr = l.splat(1.0) - re;
-        let pr = l.fma(l.splat(0.5), re, l.splat(0.25));
+        let refl = fma3(l, n, l.splat(-2.0) * dn, d);
         let kind = l.lookup(&self.kind, id);
-        let glass = l.lt(l.splat(MIRROR), kind);
+        let glass = l.lt(l.splat(MIRROR), kind) & !miss;
         let mirror = l.lt(l.splat(DIFFUSE), kind) & !glass;
-        let split = glass & !tir & !l.lt(l.splat(SPLIT_DEPTH), depth) & !miss;
-        let pick_refl = tir | (!split & l.lt(u1, pr));
-        let glass_w =
-            l.select(tir, l.splat(1.0), l.select(split, tr, l.select(pick_refl, re / pr, tr / (l.splat(1.0) - pr))));
-        let glass_dir = sel3(l, pick_refl, refl, tdir);
-        let new_d = sel3(l, glass, glass_dir, sel3(l, mirror, refl, diffuse_dir));
-        let split_thr = thr * re;
-        thr = sel3(l, glass, thr * glass_w, thr);
-
-        store3(l, x, &mut st.o);
+        let mut new_d = sel3(l, mirror, refl, diffuse_dir);
+        let mut split = l.lt(l.splat(0.0), l.splat(0.0));
+        // Glass (Snell with Schlick's Fresnel; total internal reflection mirrors) only when a lane
+        // hit glass: most steps have none.
+        if l.bits(glass) != 0 {
+            let (nc, nt) = (1.0, GLASS_IOR as f32);
+            let nnt = l.select(into, l.splat(nc / nt), l.splat(nt / nc));
+            let ddn = dot(l, d, nl);
+            let cos2t = l.splat(1.0) - nnt * nnt * (l.splat(1.0) - ddn * ddn);
+            let tir = l.lt(cos2t, l.splat(0.0));
+            let tdir = d * nnt - nl * l.fma(ddn, nnt, l.sqrt(l.max(cos2t, l.splat(0.0))));
+            let tdir = tdir * (l.splat(1.0) / l.sqrt(dot(l, tdir, tdir)));
+            let r0 = (nt - nc) * (nt - nc) / ((nt + nc) * (nt + nc));
+            let cc = l.splat(1.0) - l.select(into, -ddn, dot(l, tdir, n));
+            let cc2 = cc * cc;
+            let re = l.fma(l.splat(1.0 - r0), cc2 * cc2 * cc, l.splat(r0));
+            let tr = l.splat(1.0) - re;
+            let pr = l.fma(l.splat(0.5), re, l.splat(0.25));
+            split = glass & !tir & !l.lt(l.splat(SPLIT_DEPTH), depth);
+            let pick_refl = tir | (!split & l.lt(u1, pr));
+            let glass_w = l.select(
+                tir,
+                l.splat(1.0),
+                l.select(split, tr, l.select(pick_refl, re / pr, tr / (l.splat(1.0) - pr))),
+            );
+            new_d = sel3(l, glass, sel3(l, pick_refl, refl, tdir), new_d);
+            if l.bits(split) != 0 {
+                store3(l, refl, &mut st.refl);
+                store3(l, thr * re, &mut st.refl_thr);
+            }
+            thr = sel3(l, glass, thr * glass_w, thr);
+        }
         store3(l, new_d, &mut st.d);
         store3(l, thr, &mut st.thr);
-        store3(l, rad, &mut st.rad);
-        store3(l, refl, &mut st.refl);
-        store3(l, split_thr, &mut st.refl_thr);
-        l.store(depth, &mut st.depth);
-        l.store_u(rng, &mut st.rng);
         let lanes = if w >= 32 { u32::MAX } else { (1u32 << w) - 1 };
         (l.bits(miss | dies) & lanes, l.bits(split) & lanes)
     }
+}
+
+/// One sphere's constants in every lane.
+struct SphereLanes<L: Lanes> {
+    anchor: V3<L::F>,
+    /// The axis component of w (± radius), and twice it.
+    w: L::F,
+    w2: L::F,
+    id: L::U,
+}
+
+/// Moves `t`, `id` to the sphere `s` in lanes where it is hit nearer, with `s.w` along axis `A`.
+///
+/// With v = anchor − o and c − o = w + v:
+///   b = (c − o)·d = w·d + v·d,  C = |c − o|² − r² = 2 w·v + |v|²  (no r² term: exact for huge
+///   spheres), and t = b ∓ √(b² − C), taken as q = b + sign(b)√(b² − C) and C/q (no cancellation).
+/// A negative discriminant makes √ NaN, which fails every comparison: a miss, with no test.
+#[inline(always)]
+fn nearer<L: Lanes, const A: u8>(l: L, s: &SphereLanes<L>, o: V3<L::F>, d: V3<L::F>, t: &mut L::F, id: &mut L::U) {
+    let v = s.anchor - o;
+    let b = l.fma(s.w, d.pick(A), dot(l, v, d));
+    let c = l.fma(s.w2, v.pick(A), dot(l, v, v));
+    let q = b + l.with_sign_of(l.sqrt(l.fma(b, b, -c)), b);
+    let t0 = c / q;
+    let (near, far) = (l.min(t0, q), l.max(t0, q));
+    let eps = l.splat(EPS);
+    let tk = l.select(l.lt(eps, near), near, far);
+    let hit = l.lt(eps, tk) & l.lt(tk, *t);
+    *t = l.select(hit, tk, *t);
+    *id = l.select_u(hit, s.id, *id);
+}
+
+/// a·s + b per component, fused.
+#[inline(always)]
+fn fma3<L: Lanes>(l: L, a: V3<L::F>, s: L::F, b: V3<L::F>) -> V3<L::F> {
+    V3 { x: l.fma(a.x, s, b.x), y: l.fma(a.y, s, b.y), z: l.fma(a.z, s, b.z) }
+}
+
+/// a·b with fused multiply-adds.
+#[inline(always)]
+fn dot<L: Lanes>(l: L, a: V3<L::F>, b: V3<L::F>) -> L::F {
+    l.fma(a.x, b.x, l.fma(a.y, b.y, a.z * b.z))
 }
 
 #[inline(always)]
@@ -447,7 +507,8 @@ fn sel3<L: Lanes>(l: L, m: L::M, a: V3<L::F>, b: V3<L::F>) -> V3<L::F> {
 }
 
 /// (cos 2πu, sin 2πu) for u in [0, 1). With h = π(u − ½) in [−π/2, π/2): s = sin h by its
-/// Taylor series (error < 1e-7), cos 2πu = 2s² − 1 and sin 2πu = −2s·√(1 − s²).
+/// Taylor series (error < 1e-7), cos 2πu = 2s² − 1 and sin 2πu = −2s·√(1 − s²). (A second
+/// polynomial for cos h in place of the square root measured no faster.)
 #[inline(always)]
 fn cos_sin_2pi<L: Lanes>(l: L, u: L::F) -> (L::F, L::F) {
     let h = (u - l.splat(0.5)) * l.splat(std::f32::consts::PI);
