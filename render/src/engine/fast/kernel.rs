@@ -63,10 +63,6 @@ impl<F: Copy + Neg<Output = F>> Neg for V3<F> {
     }
 }
 impl<F: Copy + Add<Output = F> + Mul<Output = F>> V3<F> {
-    #[inline(always)]
-    fn dot(self, b: V3<F>) -> F {
-        self.x * b.x + self.y * b.y + self.z * b.z
-    }
     /// Component `axis` (0 x, 1 y, 2 z).
     #[inline(always)]
     fn pick(self, axis: u8) -> F {
@@ -91,14 +87,13 @@ struct Branch {
     depth: f32,
 }
 
-/// Camera rays made ahead, for samples `first ..`.
+/// Camera rays made ahead, `W` at a time in lanes, for samples `first ..`.
 struct CameraRays {
     first: u32,
-    rays: [([f32; 3], [f32; 3], u32); CAMERA_BLOCK],
+    o: [[f32; MAX_W]; 3],
+    d: [[f32; MAX_W]; 3],
+    rng: [u32; MAX_W],
 }
-
-/// Camera rays made per refill.
-const CAMERA_BLOCK: usize = 32;
 
 /// Per-lane state in memory, loaded into registers each step (structure of arrays).
 struct State {
@@ -248,8 +243,7 @@ impl Kernel {
             stack: [[Branch::default(); STACK]; MAX_W],
             depth_of_stack: [0; MAX_W],
         };
-        let mut cams =
-            CameraRays { first: u32::MAX - CAMERA_BLOCK as u32, rays: [([0.0; 3], [0.0; 3], 0); CAMERA_BLOCK] };
+        let mut cams = CameraRays { first: u32::MAX - MAX_W as u32, o: z, d: z, rng: [0; MAX_W] };
         let spheres: [SphereLanes<L>; MAX_SPHERES] = std::array::from_fn(|j| {
             let k = usize::from(self.order[j]);
             SphereLanes {
@@ -263,7 +257,7 @@ impl Kernel {
         let mut active = 0u64;
         for lane in 0..L::W {
             if next < total {
-                self.start(&mut st, lane, next, work, &mut cams);
+                self.start(l, &mut st, lane, next, work, &mut cams);
                 next += 1;
                 active += 1;
             }
@@ -283,7 +277,7 @@ impl Kernel {
                 } else if !pop(&mut st, i) {
                     work.results[st.sample[i] as usize] = [st.rad[0][i], st.rad[1][i], st.rad[2][i]];
                     if next < total {
-                        self.start(&mut st, i, next, work, &mut cams);
+                        self.start(l, &mut st, i, next, work, &mut cams);
                         next += 1;
                     } else {
                         st.sample[i] = IDLE;
@@ -294,46 +288,59 @@ impl Kernel {
         }
     }
 
-    /// Puts sample `j` of the batch in lane `i`: its random stream and its camera ray, taken from
-    /// `cams` (refilled a block at a time: independent rays overlap in the pipeline, where one
-    /// ray at a time is a chain of square roots and divisions).
-    fn start(&self, st: &mut State, i: usize, j: u32, work: &Work, cams: &mut CameraRays) {
-        if !(cams.first..cams.first + CAMERA_BLOCK as u32).contains(&j) {
-            cams.first = j;
-            for (n, ray) in cams.rays.iter_mut().enumerate() {
-                *ray = self.camera_ray(j + n as u32, work);
-            }
+    /// Puts sample `j` of the batch in lane `i`: its camera ray and random stream, taken from
+    /// `cams` (made `W` at a time).
+    #[inline(always)]
+    fn start<L: Lanes>(&self, l: L, st: &mut State, i: usize, j: u32, work: &Work, cams: &mut CameraRays) {
+        if !(cams.first..cams.first + L::W as u32).contains(&j) {
+            self.camera_rays(l, j, work, cams);
         }
-        let (o, d, rng) = cams.rays[(j - cams.first) as usize];
+        let r = (j - cams.first) as usize;
         for c in 0..3 {
-            st.o[c][i] = o[c];
-            st.d[c][i] = d[c];
+            st.o[c][i] = cams.o[c][r];
+            st.d[c][i] = cams.d[c][r];
             st.thr[c][i] = 1.0;
             st.rad[c][i] = 0.0;
         }
         st.depth[i] = 0.0;
-        st.rng[i] = rng;
+        st.rng[i] = cams.rng[r];
         st.sample[i] = j;
         st.depth_of_stack[i] = 0;
     }
 
-    /// Sample `j`'s camera ray (origin, direction) and the state of its random stream after it.
+    /// Camera rays (origin, direction) and random streams of samples `j0 .. j0 + W`, one per
+    /// lane. Sample j of the batch is pixel j / 4n, subpixel j / n mod 4, index j mod n (n samples
+    /// per subpixel); its stream is keyed by (seed, y, x, index·4 + subpixel).
     #[inline(always)]
-    fn camera_ray(&self, j: u32, work: &Work) -> ([f32; 3], [f32; 3], u32) {
-        let per_pixel = 4 * self.samples;
-        let (p, sub, k) = (j / per_pixel, j % per_pixel / self.samples, j % self.samples);
-        let (x, y) = (work.x0 + p, work.y);
-        let mut rng = sample_seed(self.seed, x, y, sub, k);
-        let (sx, sy) = SUBPIXELS[sub as usize];
-        let dx = tent(2.0 * xorshift(&mut rng));
-        let dy = tent(2.0 * xorshift(&mut rng));
-        let fx = ((sx as f32 + 0.5 + dx) * 0.5 + x as f32) * self.inv_width - 0.5;
-        let fy = ((sy as f32 + 0.5 + dy) * 0.5 + y as f32) * self.inv_height - 0.5;
-        let v = |a: [f32; 3]| V3 { x: a[0], y: a[1], z: a[2] };
+    fn camera_rays<L: Lanes>(&self, l: L, j0: u32, work: &Work, cams: &mut CameraRays) {
+        let n = self.samples;
+        let (mut p, mut sub, mut k) = (j0 / (4 * n), j0 / n % 4, j0 % n);
+        let (mut px, mut key, mut sx, mut sy) = ([0u32; MAX_W], [0u32; MAX_W], [0f32; MAX_W], [0f32; MAX_W]);
+        for i in 0..L::W {
+            (px[i], key[i]) = (work.x0 + p, k << 2 | sub);
+            (sx[i], sy[i]) = (SUBPIXELS[sub as usize].0 as f32, SUBPIXELS[sub as usize].1 as f32);
+            k += 1;
+            if k == n {
+                (k, sub) = (0, sub + 1);
+                if sub == 4 {
+                    (sub, p) = (0, p + 1);
+                }
+            }
+        }
+        let row = l.splat_u(hash32(hash32(self.seed) ^ work.y));
+        let mut rng = l.seed(l.seed(row, l.load_u(&px)), l.load_u(&key));
+        let dx = tent(l, l.splat(2.0) * l.uniform(&mut rng));
+        let dy = tent(l, l.splat(2.0) * l.uniform(&mut rng));
+        let half = l.splat(0.5);
+        let fx = ((l.load(&sx) + half + dx) * half + l.to_f(l.load_u(&px))) * l.splat(self.inv_width) - half;
+        let fy = ((l.load(&sy) + half + dy) * half + l.splat(work.y as f32)) * l.splat(self.inv_height) - half;
+        let v = |a: [f32; 3]| V3 { x: l.splat(a[0]), y: l.splat(a[1]), z: l.splat(a[2]) };
         let d = v(self.cam_cx) * fx + v(self.cam_cy) * fy + v(self.cam_d);
-        let d = d * (1.0 / d.dot(d).sqrt());
-        let o = v(self.cam_o) + d * self.near;
-        ([o.x, o.y, o.z], [d.x, d.y, d.z], rng)
+        let d = d * (l.splat(1.0) / l.sqrt(dot(l, d, d)));
+        store3(l, fma3(l, d, l.splat(self.near), v(self.cam_o)), &mut cams.o);
+        store3(l, d, &mut cams.d);
+        l.store_u(rng, &mut cams.rng);
+        cams.first = j0;
     }
 
     /// One segment for every lane: intersect, gather emission, roulette, scatter. Returns bit
@@ -559,9 +566,10 @@ fn pop(st: &mut State, i: usize) -> bool {
 /// smallpt's tent filter in f32: `r` in [0, 2) to an offset in [-1, 1), without a branch:
 /// with u = r − 1, sign(u)·(1 − √(1 − |u|)) is √r − 1 below 1 and 1 − √(2 − r) above.
 #[inline(always)]
-fn tent(r: f32) -> f32 {
-    let u = r - 1.0;
-    (1.0 - (1.0 - u.abs()).sqrt()).copysign(u)
+fn tent<L: Lanes>(l: L, r: L::F) -> L::F {
+    let one = l.splat(1.0);
+    let u = r - one;
+    l.copysign(one - l.sqrt(one - l.copysign(u, one)), u)
 }
 
 /// One xorshift32 step and the top 24 bits of the new state as a float in [0, 1).
@@ -573,16 +581,13 @@ pub(super) fn xorshift(s: &mut u32) -> f32 {
     (*s >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
-/// The first state of a sample's random stream: a strong 64-bit hash (SplitMix64's finaliser,
-/// applied twice) of (seed, x, y, subpixel, sample index), never zero.
-pub(super) fn sample_seed(seed: u32, x: u32, y: u32, sub: u32, k: u32) -> u32 {
-    let mix = |mut z: u64| {
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let pos = (u64::from(y) << 32 | u64::from(x)).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let h = mix(mix(pos) ^ (u64::from(seed) << 40 | u64::from(k) << 2 | u64::from(sub)));
-    let s = (h ^ (h >> 32)) as u32;
-    if s == 0 { 0x9e37_79b9 } else { s }
+/// A 32-bit integer hash with full avalanche (Wellons' "lowbias32"); streams are seeded by
+/// chaining it over (seed, y, x, index·4 + subpixel), so a sample's stream depends on its
+/// position only. 32-bit so the lanes can compute it (SIMD has no 64-bit multiply before AVX-512).
+pub(super) fn hash32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
 }

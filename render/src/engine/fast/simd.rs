@@ -160,6 +160,11 @@ pub(super) trait Lanes: Copy {
     /// One xorshift32 step per lane (`s ^= s<<13; s ^= s>>17; s ^= s<<5`) and the top 24 bits of
     /// the new state as a float in [0, 1): the same numbers as [`super::kernel::xorshift`].
     fn uniform(self, s: &mut Self::U) -> Self::F;
+    /// A random stream's first state: `hash32(h ^ v) | 1` per lane (never zero), the same
+    /// numbers as [`super::kernel::hash32`].
+    fn seed(self, h: Self::U, v: Self::U) -> Self::U;
+    /// u32 lanes (below 2^31) as floats.
+    fn to_f(self, v: Self::U) -> Self::F;
 }
 
 /// One lane, plain Rust.
@@ -242,6 +247,14 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn uniform(self, s: &mut u32) -> f32 {
         super::kernel::xorshift(s)
+    }
+    #[inline(always)]
+    fn seed(self, h: u32, v: u32) -> u32 {
+        super::kernel::hash32(h ^ v) | 1
+    }
+    #[inline(always)]
+    fn to_f(self, v: u32) -> f32 {
+        v as f32
     }
 }
 
@@ -475,6 +488,33 @@ impl Lanes for Sse2 {
             F4(_mm_mul_ps(top, _mm_set1_ps(1.0 / 16_777_216.0))) // / 2^24
         }
     }
+    #[inline(always)]
+    fn seed(self, h: __m128i, v: __m128i) -> __m128i {
+        // SSE2 has no 32-bit `mullo`: two 32×32→64 multiplies and the low halves put back.
+        #[inline(always)]
+        fn mul(a: __m128i, c: u32) -> __m128i {
+            unsafe {
+                let c = _mm_set1_epi32(c as i32);
+                let even = _mm_mul_epu32(a, c); // a[0]·c, a[2]·c as u64
+                let odd = _mm_mul_epu32(_mm_srli_epi64::<32>(a), c); // a[1]·c, a[3]·c as u64
+                let (even, odd) = (_mm_shuffle_epi32::<0b1000>(even), _mm_shuffle_epi32::<0b1000>(odd)); // low halves
+                _mm_unpacklo_epi32(even, odd) // (a·c) mod 2^32
+            }
+        }
+        unsafe {
+            let mut x = _mm_xor_si128(h, v); // x = h ^ v
+            x = _mm_xor_si128(x, _mm_srli_epi32::<16>(x)); // x ^= x >> 16
+            x = mul(x, 0x7feb_352d); // x *= 0x7feb352d
+            x = _mm_xor_si128(x, _mm_srli_epi32::<15>(x)); // x ^= x >> 15
+            x = mul(x, 0x846c_a68b); // x *= 0x846ca68b
+            x = _mm_xor_si128(x, _mm_srli_epi32::<16>(x)); // x ^= x >> 16
+            _mm_or_si128(x, _mm_set1_epi32(1)) // x | 1
+        }
+    }
+    #[inline(always)]
+    fn to_f(self, v: __m128i) -> F4 {
+        F4(unsafe { _mm_cvtepi32_ps(v) }) // v as f32
+    }
 }
 
 /// AVX2 + FMA: 8 lanes.
@@ -574,6 +614,22 @@ impl Lanes for Avx2 {
             F8(_mm256_mul_ps(top, _mm256_set1_ps(1.0 / 16_777_216.0))) // / 2^24
         }
     }
+    #[inline(always)]
+    fn seed(self, h: __m256i, v: __m256i) -> __m256i {
+        unsafe {
+            let mut x = _mm256_xor_si256(h, v); // x = h ^ v
+            x = _mm256_xor_si256(x, _mm256_srli_epi32::<16>(x)); // x ^= x >> 16
+            x = _mm256_mullo_epi32(x, _mm256_set1_epi32(0x7feb_352d)); // x *= 0x7feb352d
+            x = _mm256_xor_si256(x, _mm256_srli_epi32::<15>(x)); // x ^= x >> 15
+            x = _mm256_mullo_epi32(x, _mm256_set1_epi32(0x846c_a68b_u32 as i32)); // x *= 0x846ca68b
+            x = _mm256_xor_si256(x, _mm256_srli_epi32::<16>(x)); // x ^= x >> 16
+            _mm256_or_si256(x, _mm256_set1_epi32(1)) // x | 1
+        }
+    }
+    #[inline(always)]
+    fn to_f(self, v: __m256i) -> F8 {
+        F8(unsafe { _mm256_cvtepi32_ps(v) }) // v as f32
+    }
 }
 
 /// AVX-512F: 16 lanes.
@@ -672,6 +728,78 @@ impl Lanes for Avx512 {
             *s = _mm512_xor_si512(*s, _mm512_slli_epi32::<5>(*s)); // s ^= s << 5
             let top = _mm512_cvtepi32_ps(_mm512_srli_epi32::<8>(*s)); // (s >> 8) as f32
             F16(_mm512_mul_ps(top, _mm512_set1_ps(1.0 / 16_777_216.0))) // / 2^24
+        }
+    }
+    #[inline(always)]
+    fn seed(self, h: __m512i, v: __m512i) -> __m512i {
+        unsafe {
+            let mut x = _mm512_xor_si512(h, v); // x = h ^ v
+            x = _mm512_xor_si512(x, _mm512_srli_epi32::<16>(x)); // x ^= x >> 16
+            x = _mm512_mullo_epi32(x, _mm512_set1_epi32(0x7feb_352d)); // x *= 0x7feb352d
+            x = _mm512_xor_si512(x, _mm512_srli_epi32::<15>(x)); // x ^= x >> 15
+            x = _mm512_mullo_epi32(x, _mm512_set1_epi32(0x846c_a68b_u32 as i32)); // x *= 0x846ca68b
+            x = _mm512_xor_si512(x, _mm512_srli_epi32::<16>(x)); // x ^= x >> 16
+            _mm512_or_si512(x, _mm512_set1_epi32(1)) // x | 1
+        }
+    }
+    #[inline(always)]
+    fn to_f(self, v: __m512i) -> F16 {
+        F16(unsafe { _mm512_cvtepi32_ps(v) }) // v as f32
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::engine::fast::kernel::{hash32, xorshift};
+
+    /// Every lane of `seed`, `uniform` and `to_f` gives the scalar numbers.
+    fn integer_ops_match_scalar<L: Lanes>(l: L) {
+        let mut state = 0x1234_5678u32;
+        for _ in 0..256 {
+            let (mut h, mut v) = ([0u32; 16], [0u32; 16]);
+            for i in 0..L::W {
+                h[i] = hash32(state.wrapping_add(i as u32));
+                v[i] = hash32(h[i] ^ 0x9e37_79b9);
+            }
+            state = hash32(state);
+            let mut s = l.seed(l.load_u(&h), l.load_u(&v));
+            let (mut got_s, mut got_u, mut got_f) = ([0u32; 16], [0f32; 16], [0f32; 16]);
+            l.store_u(s, &mut got_s);
+            l.store(l.uniform(&mut s), &mut got_u);
+            l.store(l.to_f(l.load_u(&v.map(|x| x >> 1))), &mut got_f);
+            for i in 0..L::W {
+                let mut want = hash32(h[i] ^ v[i]) | 1;
+                assert_eq!(got_s[i], want, "seed, lane {i}");
+                assert_eq!(got_u[i], xorshift(&mut want), "uniform, lane {i}");
+                assert_eq!(got_f[i], (v[i] >> 1) as f32, "to_f, lane {i}");
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn on_avx2() {
+        integer_ops_match_scalar(Avx2(()));
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn on_avx512() {
+        integer_ops_match_scalar(Avx512(()));
+    }
+
+    #[test]
+    fn lanes_seed_and_draw_the_scalar_numbers() {
+        integer_ops_match_scalar(Scalar);
+        integer_ops_match_scalar(Sse2(()));
+        if SimdPath::Avx2.usable() {
+            // SAFETY: the CPU has AVX2 and FMA.
+            unsafe { on_avx2() }
+        }
+        if SimdPath::Avx512.usable() {
+            // SAFETY: the CPU has AVX-512F.
+            unsafe { on_avx512() }
+        } else {
+            eprintln!("avx512: skipped, this CPU lacks AVX-512F");
         }
     }
 }
