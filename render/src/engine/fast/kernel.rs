@@ -134,9 +134,17 @@ pub(super) struct Kernel {
     anchor: [[f32; MAX_SPHERES]; 3],
     /// The axis `w` lies along, and its component there (± radius).
     axis: [u8; MAX_SPHERES],
-    /// Sphere indices sorted by axis, and where the x and the y runs end.
+    /// Sphere indices in test order: the six walls first when the scene is smallpt's closed box
+    /// (see [`walls`](super::walls)), then the others by axis; where the x and the y runs end.
     order: [u8; MAX_SPHERES],
     axis_ends: [usize; 2],
+    /// Whether `order` starts with the walls, as (low, high) pairs along x, y, z.
+    walls: bool,
+    /// Per axis: lanes moving more nearly parallel to the walls than this test both of a pair.
+    graze: [f32; 3],
+    /// The box's bounds, when `walls`.
+    box_lo: [f32; 3],
+    box_hi: [f32; 3],
     w_axis: [f32; MAX_SPHERES],
     center: [[f32; MAX_SPHERES]; 3],
     emission: [[f32; MAX_SPHERES]; 3],
@@ -170,6 +178,10 @@ impl Kernel {
             axis: [0; MAX_SPHERES],
             order: [0; MAX_SPHERES],
             axis_ends: [0; 2],
+            walls: false,
+            graze: [0.0; 3],
+            box_lo: [0.0; 3],
+            box_hi: [0.0; 3],
             w_axis: [0.0; MAX_SPHERES],
             center: z,
             emission: z,
@@ -210,14 +222,24 @@ impl Kernel {
                 Material::Glass => GLASS,
             };
         }
-        // By axis, and last sphere first within an axis as smallpt tests them (only exact ties
-        // could tell the difference).
-        let mut order: Vec<u8> = (0..k.n as u8).rev().collect();
-        order.sort_by_key(|&i| k.axis[usize::from(i)]);
-        k.order[..k.n].copy_from_slice(&order);
-        let count = |a: u8| k.axis[..k.n].iter().filter(|&&x| x <= a).count();
-        k.axis_ends = [count(0), count(1)];
         let f = scene.camera.frame(width, height);
+        let starts = [(-0.5, -0.5), (0.5, -0.5), (-0.5, 0.5), (0.5, 0.5), (0.0, 0.0)]
+            .map(|(x, y)| f.origin + (f.cx * x + f.cy * y + f.dir).norm() * f.near);
+        let walls = super::walls::find(scene, &starts)
+            .filter(|w| (0..3).all(|a| w.pairs[a].iter().all(|&i| usize::from(k.axis[i]) == a)));
+        let mut order: Vec<u8> = Vec::new();
+        if let Some(w) = &walls {
+            order.extend(w.pairs.iter().flatten().map(|&i| i as u8));
+            (k.walls, k.graze, k.box_lo, k.box_hi) = (true, w.graze, w.lo, w.hi);
+        }
+        // The rest by axis, and last sphere first within an axis as smallpt tests them (only exact
+        // ties could tell the difference).
+        let mut rest: Vec<u8> = (0..k.n as u8).rev().filter(|i| !order.contains(i)).collect();
+        rest.sort_by_key(|&i| k.axis[usize::from(i)]);
+        let count = |a: u8| order.len() + rest.iter().filter(|&&i| k.axis[usize::from(i)] <= a).count();
+        k.axis_ends = [count(0), count(1)];
+        order.extend(rest);
+        k.order[..k.n].copy_from_slice(&order);
         let v = |v: crate::vec3::Vec3| [v.x as f32, v.y as f32, v.z as f32];
         (k.cam_o, k.cam_d, k.cam_cx, k.cam_cy, k.near) = (v(f.origin), v(f.dir), v(f.cx), v(f.cy), f.near as f32);
         k
@@ -351,11 +373,36 @@ impl Kernel {
         // Helpers as plain fns, not closures: closures would not inherit the kernel's target features.
         let (o, d) = (load3(l, &st.o), load3(l, &st.d));
 
-        // Nearest hit: walls along x, then y, then z (the axis is a constant in each loop).
+        // Nearest hit. In smallpt's box, one wall per axis: the one ahead of the lane, unless some
+        // lane moves nearly parallel to a wall (see `walls`); then every wall. The other spheres
+        // by axis (the axis is a constant in each loop).
         let mut t = l.splat(INF);
         let mut id = l.splat_u(0);
+        let first = if self.walls {
+            // Lanes near parallel to a wall along a, or outside the box along a by more than EPS
+            // (a hit point on a wall rounds to either side of it).
+            let check = check::<L, 0>(l, self, o, d) | check::<L, 1>(l, self, o, d) | check::<L, 2>(l, self, o, d);
+            if l.bits(check) == 0 {
+                ahead::<L, 0>(l, &spheres[0], &spheres[1], o, d, &mut t, &mut id);
+                ahead::<L, 1>(l, &spheres[2], &spheres[3], o, d, &mut t, &mut id);
+                ahead::<L, 2>(l, &spheres[4], &spheres[5], o, d, &mut t, &mut id);
+            } else {
+                for (a, pair) in spheres[..6].chunks(2).enumerate() {
+                    for s in pair {
+                        match a {
+                            0 => nearer::<L, 0>(l, s, o, d, &mut t, &mut id),
+                            1 => nearer::<L, 1>(l, s, o, d, &mut t, &mut id),
+                            _ => nearer::<L, 2>(l, s, o, d, &mut t, &mut id),
+                        }
+                    }
+                }
+            }
+            6
+        } else {
+            0
+        };
         let [x_end, y_end] = self.axis_ends;
-        for s in &spheres[..x_end] {
+        for s in &spheres[first..x_end] {
             nearer::<L, 0>(l, s, o, d, &mut t, &mut id);
         }
         for s in &spheres[x_end..y_end] {
@@ -469,6 +516,39 @@ fn nearer<L: Lanes, const A: u8>(l: L, s: &SphereLanes<L>, o: V3<L::F>, d: V3<L:
     let hit = l.lt(eps, tk) & l.lt(tk, *t);
     *t = l.select(hit, tk, *t);
     *id = l.select_u(hit, s.id, *id);
+}
+
+/// Lanes that must test both walls of the pair along `A`: moving within `graze` of parallel to
+/// them, or outside the box along `A` by more than EPS.
+#[inline(always)]
+fn check<L: Lanes, const A: u8>(l: L, k: &Kernel, o: V3<L::F>, d: V3<L::F>) -> L::M {
+    let a = usize::from(A);
+    let g = l.splat(k.graze[a]);
+    let (lo, hi) = (l.splat(k.box_lo[a] - EPS), l.splat(k.box_hi[a] + EPS));
+    let (o, d) = (o.pick(A), d.pick(A));
+    (l.lt(d, g) & l.lt(-g, d)) | l.lt(o, lo) | l.lt(hi, o)
+}
+
+/// [`nearer`] for the wall of a facing pair ahead of each lane along axis `A`: `high` where the
+/// lane moves toward +A, `low` where it moves toward −A.
+#[inline(always)]
+fn ahead<L: Lanes, const A: u8>(
+    l: L,
+    low: &SphereLanes<L>,
+    high: &SphereLanes<L>,
+    o: V3<L::F>,
+    d: V3<L::F>,
+    t: &mut L::F,
+    id: &mut L::U,
+) {
+    let up = l.lt(l.splat(0.0), d.pick(A));
+    let s = SphereLanes {
+        anchor: sel3(l, up, high.anchor, low.anchor),
+        w: l.select(up, high.w, low.w),
+        w2: l.select(up, high.w2, low.w2),
+        id: l.select_u(up, high.id, low.id),
+    };
+    nearer::<L, A>(l, &s, o, d, t, id);
 }
 
 /// a·s + b per component, fused.

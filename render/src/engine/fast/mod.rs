@@ -14,6 +14,7 @@
 
 mod kernel;
 mod simd;
+mod walls;
 
 pub use kernel::MAX_SPHERES;
 pub use simd::{SIMD_ENV, SimdPath};
