@@ -148,6 +148,8 @@ pub(super) struct Kernel {
     w_axis: [f32; MAX_SPHERES],
     center: [[f32; MAX_SPHERES]; 3],
     emission: [[f32; MAX_SPHERES]; 3],
+    /// 1 where the sphere emits, else 0.
+    emits: [f32; MAX_SPHERES],
     color: [[f32; MAX_SPHERES]; 3],
     /// 0 diffuse, 1 mirror, 2 glass.
     kind: [f32; MAX_SPHERES],
@@ -185,6 +187,7 @@ impl Kernel {
             w_axis: [0.0; MAX_SPHERES],
             center: z,
             emission: z,
+            emits: [0.0; MAX_SPHERES],
             color: z,
             kind: [DIFFUSE; MAX_SPHERES],
             cam_o: [0.0; 3],
@@ -215,6 +218,7 @@ impl Kernel {
             }
             let (e, f) = (s.emission, s.color);
             [k.emission[0][i], k.emission[1][i], k.emission[2][i]] = [e.x as f32, e.y as f32, e.z as f32];
+            k.emits[i] = if e == crate::vec3::Vec3::ZERO { 0.0 } else { 1.0 };
             [k.color[0][i], k.color[1][i], k.color[2][i]] = [f.x as f32, f.y as f32, f.z as f32];
             k.kind[i] = match s.material {
                 Material::Diffuse => DIFFUSE,
@@ -426,10 +430,14 @@ impl Kernel {
         // L += T·e, then roulette past ROULETTE_DEPTH on the largest albedo p: survive with
         // probability p, weight f/p.
         let mut thr = load3(l, &st.thr);
-        let e = lookup3(l, &self.emission, id);
-        let rad = load3(l, &st.rad);
-        let lit = V3 { x: l.fma(thr.x, e.x, rad.x), y: l.fma(thr.y, e.y, rad.y), z: l.fma(thr.z, e.z, rad.z) };
-        store3(l, sel3(l, miss, rad, lit), &mut st.rad);
+        // Most segments end on a surface that emits nothing (smallpt's light is one sphere).
+        let emits = l.lt(l.splat(0.0), l.lookup(&self.emits, id)) & !miss;
+        if l.bits(emits) != 0 {
+            let e = lookup3(l, &self.emission, id);
+            let rad = load3(l, &st.rad);
+            let lit = V3 { x: l.fma(thr.x, e.x, rad.x), y: l.fma(thr.y, e.y, rad.y), z: l.fma(thr.z, e.z, rad.z) };
+            store3(l, sel3(l, emits, lit, rad), &mut st.rad);
+        }
         let mut rng = l.load_u(&st.rng);
         let (u0, u1, u2) = (l.uniform(&mut rng), l.uniform(&mut rng), l.uniform(&mut rng));
         l.store_u(rng, &mut st.rng);
