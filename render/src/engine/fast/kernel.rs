@@ -360,10 +360,9 @@ impl Kernel {
         let half = l.splat(0.5);
         let fx = ((l.load(&sx) + half + dx) * half + l.to_f(l.load_u(&px))) * l.splat(self.inv_width) - half;
         let fy = ((l.load(&sy) + half + dy) * half + l.splat(work.y as f32)) * l.splat(self.inv_height) - half;
-        let v = |a: [f32; 3]| V3 { x: l.splat(a[0]), y: l.splat(a[1]), z: l.splat(a[2]) };
-        let d = v(self.cam_cx) * fx + v(self.cam_cy) * fy + v(self.cam_d);
+        let d = splat_v(l, self.cam_cx) * fx + splat_v(l, self.cam_cy) * fy + splat_v(l, self.cam_d);
         let d = d * (l.splat(1.0) / l.sqrt(dot(l, d, d)));
-        store3(l, fma3(l, d, l.splat(self.near), v(self.cam_o)), &mut cams.o);
+        store3(l, fma3(l, d, l.splat(self.near), splat_v(l, self.cam_o)), &mut cams.o);
         store3(l, d, &mut cams.d);
         l.store_u(rng, &mut cams.rng);
         cams.first = j0;
@@ -587,6 +586,12 @@ fn store3<L: Lanes>(l: L, v: V3<L::F>, a: &mut [[f32; MAX_W]; 3]) {
 #[inline(always)]
 fn splat3<L: Lanes>(l: L, t: &[[f32; MAX_SPHERES]; 3], k: usize) -> V3<L::F> {
     V3 { x: l.splat(t[0][k]), y: l.splat(t[1][k]), z: l.splat(t[2][k]) }
+}
+
+/// `v` in every lane.
+#[inline(always)]
+fn splat_v<L: Lanes>(l: L, v: [f32; 3]) -> V3<L::F> {
+    V3 { x: l.splat(v[0]), y: l.splat(v[1]), z: l.splat(v[2]) }
 }
 
 /// Each lane's sphere's entry of a table.
