@@ -227,9 +227,7 @@ impl Kernel {
             };
         }
         let f = scene.camera.frame(width, height);
-        let starts = [(-0.5, -0.5), (0.5, -0.5), (-0.5, 0.5), (0.5, 0.5), (0.0, 0.0)]
-            .map(|(x, y)| f.origin + (f.cx * x + f.cy * y + f.dir).norm() * f.near);
-        let walls = super::walls::find(scene, &starts)
+        let walls = super::walls::find(scene, &super::walls::camera_starts(&f))
             .filter(|w| (0..3).all(|a| w.pairs[a].iter().all(|&i| usize::from(k.axis[i]) == a)));
         let mut order: Vec<u8> = Vec::new();
         if let Some(w) = &walls {

@@ -18,7 +18,7 @@
 //! ray had just left, at t ≈ 1–3e-3 — a hit point rounded to the outside of the wall in f32,
 //! leaving at a grazing angle, just past EPS. Skipping the wall behind removes those self-hits.
 
-use crate::scene::{Material, Scene};
+use crate::scene::{CameraFrame, Material, Scene};
 use crate::vec3::Vec3;
 
 /// The six walls, when the scene has them.
@@ -106,18 +106,19 @@ pub(super) fn find(scene: &Scene, starts: &[Vec3]) -> Option<Walls> {
     Some(Walls { pairs, graze, lo: lo.map(|v| v as f32), hi: hi.map(|v| v as f32) })
 }
 
+/// Where the camera rays of an image with `frame` begin: its four corners and its centre (the
+/// points [`find`] checks are inside the box).
+pub(super) fn camera_starts(frame: &CameraFrame) -> [Vec3; 5] {
+    [(-0.5, -0.5), (0.5, -0.5), (-0.5, 0.5), (0.5, 0.5), (0.0, 0.0)]
+        .map(|(x, y)| frame.origin + (frame.cx * x + frame.cy * y + frame.dir).norm() * frame.near)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn eye_start(scene: &Scene) -> Vec<Vec3> {
-        let f = scene.camera.frame(64, 48);
-        [(-0.5, -0.5), (0.5, -0.5), (-0.5, 0.5), (0.5, 0.5), (0.0, 0.0)]
-            .map(|(x, y)| {
-                let d = (f.cx * x + f.cy * y + f.dir).norm();
-                f.origin + d * f.near
-            })
-            .to_vec()
+        camera_starts(&scene.camera.frame(64, 48)).to_vec()
     }
 
     #[test]
