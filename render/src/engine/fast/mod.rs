@@ -12,7 +12,12 @@
 //!   precision in f32.
 //! - **Walls**: in smallpt's closed box each lane tests only the wall ahead of it on each axis
 //!   (see `walls.rs` for why that is exact): six of the nine sphere tests become three.
-//! - **Counting**: one segment per ray–scene intersection query, as the classic engine counts.
+//! - **Dark paths end**: a path whose throughput is exactly zero (it hit the black front wall
+//!   or the light) adds nothing more to its sample, so it ends there instead of running on to
+//!   roulette as in smallpt. Every sample's expected value and variance are unchanged; this
+//!   skips about a fifth of smallpt's segments (9.75 → 7.7 per camera sample).
+//! - **Counting**: one segment per ray–scene intersection query, as the classic engine counts;
+//!   the segments skipped above are not counted.
 
 mod kernel;
 mod simd;
