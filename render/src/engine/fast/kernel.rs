@@ -541,7 +541,7 @@ fn check<L: Lanes, const A: u8>(l: L, k: &Kernel, o: V3<L::F>, d: V3<L::F>) -> L
     let g = l.splat(k.graze[a]);
     let (lo, hi) = (l.splat(k.box_lo[a] - EPS), l.splat(k.box_hi[a] + EPS));
     let (o, d) = (o.pick(A), d.pick(A));
-    (l.lt(d, g) & l.lt(-g, d)) | l.lt(o, lo) | l.lt(hi, o)
+    l.lt(l.abs(d), g) | l.lt(o, lo) | l.lt(hi, o)
 }
 
 /// [`nearer`] for the wall of a facing pair ahead of each lane along axis `A`: `high` where the

@@ -153,6 +153,8 @@ pub(super) trait Lanes: Copy {
     /// `a` (non-negative, or NaN) with the sign of `s`: one `or` where [`Lanes::copysign`] needs
     /// three operations.
     fn with_sign_of(self, a: Self::F, s: Self::F) -> Self::F;
+    /// |a|.
+    fn abs(self, a: Self::F) -> Self::F;
     /// Bit i set when lane i of `m` is true.
     fn bits(self, m: Self::M) -> u32;
     /// `t[i]` per lane (`i < 16`).
@@ -235,6 +237,10 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn with_sign_of(self, a: f32, s: f32) -> f32 {
         f32::from_bits(a.to_bits() | (s.to_bits() & 0x8000_0000))
+    }
+    #[inline(always)]
+    fn abs(self, a: f32) -> f32 {
+        a.abs()
     }
     #[inline(always)]
     fn bits(self, m: bool) -> u32 {
@@ -462,6 +468,10 @@ impl Lanes for Sse2 {
         F4(unsafe { _mm_or_ps(a.0, _mm_and_ps(_mm_set1_ps(-0.0), s.0)) }) // a · sign(s), a ≥ 0
     }
     #[inline(always)]
+    fn abs(self, a: F4) -> F4 {
+        F4(unsafe { _mm_andnot_ps(_mm_set1_ps(-0.0), a.0) }) // |a|
+    }
+    #[inline(always)]
     fn bits(self, m: M4) -> u32 {
         unsafe { _mm_movemask_ps(m.0) as u32 } // sign bit of each lane
     }
@@ -592,6 +602,10 @@ impl Lanes for Avx2 {
         F8(unsafe { _mm256_or_ps(a.0, _mm256_and_ps(_mm256_set1_ps(-0.0), s.0)) }) // a · sign(s), a ≥ 0
     }
     #[inline(always)]
+    fn abs(self, a: F8) -> F8 {
+        F8(unsafe { _mm256_andnot_ps(_mm256_set1_ps(-0.0), a.0) }) // |a|
+    }
+    #[inline(always)]
     fn bits(self, m: M8) -> u32 {
         unsafe { _mm256_movemask_ps(m.0) as u32 } // sign bit of each lane
     }
@@ -711,6 +725,10 @@ impl Lanes for Avx512 {
             let sign = _mm512_and_si512(_mm512_castps_si512(s.0), _mm512_set1_epi32(i32::MIN)); // sign(s)
             F16(_mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a.0), sign))) // a · sign(s), a ≥ 0
         }
+    }
+    #[inline(always)]
+    fn abs(self, a: F16) -> F16 {
+        F16(unsafe { _mm512_abs_ps(a.0) }) // |a|
     }
     #[inline(always)]
     fn bits(self, m: M16) -> u32 {
