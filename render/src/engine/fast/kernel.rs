@@ -135,9 +135,10 @@ pub(super) struct Kernel {
     /// The axis `w` lies along, and its component there (± radius).
     axis: [u8; MAX_SPHERES],
     /// Sphere indices in test order: the six walls first when the scene is smallpt's closed box
-    /// (see [`walls`](super::walls)), then the others by axis; where the x and the y runs end.
+    /// (see [`walls`](super::walls)), then the others grouped as big x, y, z, small x, y, z (see
+    /// [`SMALL_RADIUS`]); where each group ends.
     order: [u8; MAX_SPHERES],
-    axis_ends: [usize; 2],
+    ends: [usize; 6],
     /// Whether `order` starts with the walls, as (low, high) pairs along x, y, z.
     walls: bool,
     /// Per axis: lanes moving more nearly parallel to the walls than this test both of a pair.
@@ -179,7 +180,7 @@ impl Kernel {
             anchor: z,
             axis: [0; MAX_SPHERES],
             order: [0; MAX_SPHERES],
-            axis_ends: [0; 2],
+            ends: [0; 6],
             walls: false,
             graze: [0.0; 3],
             box_lo: [0.0; 3],
@@ -234,12 +235,14 @@ impl Kernel {
             order.extend(w.pairs.iter().flatten().map(|&i| i as u8));
             (k.walls, k.graze, k.box_lo, k.box_hi) = (true, w.graze, w.lo, w.hi);
         }
-        // The rest by axis, and last sphere first within an axis as smallpt tests them (only exact
-        // ties could tell the difference).
+        // The rest by size and axis, and last sphere first within a group as smallpt tests them
+        // (only exact ties could tell the difference).
         let mut rest: Vec<u8> = (0..k.n as u8).rev().filter(|i| !order.contains(i)).collect();
-        rest.sort_by_key(|&i| k.axis[usize::from(i)]);
-        let count = |a: u8| order.len() + rest.iter().filter(|&&i| k.axis[usize::from(i)] <= a).count();
-        k.axis_ends = [count(0), count(1)];
+        let group = |i: u8| {
+            usize::from(k.w_axis[usize::from(i)].abs() <= SMALL_RADIUS) * 3 + usize::from(k.axis[usize::from(i)])
+        };
+        rest.sort_by_key(|&i| group(i));
+        k.ends = std::array::from_fn(|g| order.len() + rest.iter().filter(|&&i| group(i) <= g).count());
         order.extend(rest);
         k.order[..k.n].copy_from_slice(&order);
         let v = |v: crate::vec3::Vec3| [v.x as f32, v.y as f32, v.z as f32];
@@ -394,9 +397,9 @@ impl Kernel {
                 for (a, pair) in spheres[..6].chunks(2).enumerate() {
                     for s in pair {
                         match a {
-                            0 => nearer::<L, 0>(l, s, o, d, &mut t, &mut id),
-                            1 => nearer::<L, 1>(l, s, o, d, &mut t, &mut id),
-                            _ => nearer::<L, 2>(l, s, o, d, &mut t, &mut id),
+                            0 => nearer::<L, 0, true>(l, s, o, d, &mut t, &mut id),
+                            1 => nearer::<L, 1, true>(l, s, o, d, &mut t, &mut id),
+                            _ => nearer::<L, 2, true>(l, s, o, d, &mut t, &mut id),
                         }
                     }
                 }
@@ -405,15 +408,24 @@ impl Kernel {
         } else {
             0
         };
-        let [x_end, y_end] = self.axis_ends;
-        for s in &spheres[first..x_end] {
-            nearer::<L, 0>(l, s, o, d, &mut t, &mut id);
+        let e = self.ends;
+        for s in &spheres[first..e[0]] {
+            nearer::<L, 0, true>(l, s, o, d, &mut t, &mut id);
         }
-        for s in &spheres[x_end..y_end] {
-            nearer::<L, 1>(l, s, o, d, &mut t, &mut id);
+        for s in &spheres[e[0]..e[1]] {
+            nearer::<L, 1, true>(l, s, o, d, &mut t, &mut id);
         }
-        for s in &spheres[y_end..self.n] {
-            nearer::<L, 2>(l, s, o, d, &mut t, &mut id);
+        for s in &spheres[e[1]..e[2]] {
+            nearer::<L, 2, true>(l, s, o, d, &mut t, &mut id);
+        }
+        for s in &spheres[e[2]..e[3]] {
+            nearer::<L, 0, false>(l, s, o, d, &mut t, &mut id);
+        }
+        for s in &spheres[e[3]..e[4]] {
+            nearer::<L, 1, false>(l, s, o, d, &mut t, &mut id);
+        }
+        for s in &spheres[e[4]..e[5]] {
+            nearer::<L, 2, false>(l, s, o, d, &mut t, &mut id);
         }
         let miss = !l.lt(t, l.splat(INF));
 
@@ -503,6 +515,12 @@ impl Kernel {
     }
 }
 
+/// Up to this radius a sphere's roots are taken as b ∓ √(b² − C) (see [`nearer`]): the
+/// subtraction loses at most an ulp of |b| ≤ r + (the ray's distance from the sphere), about
+/// 6e-5 for smallpt's light (r = 600, within 250 of any ray), far below EPS. Larger spheres (the
+/// 1e5 walls: |b| ~ 1e5, where an ulp is 8e-3) take the divide.
+const SMALL_RADIUS: f32 = 1e3;
+
 /// One sphere's constants in every lane.
 struct SphereLanes<L: Lanes> {
     anchor: V3<L::F>,
@@ -516,16 +534,29 @@ struct SphereLanes<L: Lanes> {
 ///
 /// With v = anchor − o and c − o = w + v:
 ///   b = (c − o)·d = w·d + v·d,  C = |c − o|² − r² = 2 w·v + |v|²  (no r² term: exact for huge
-///   spheres), and t = b ∓ √(b² − C), taken as q = b + sign(b)√(b² − C) and C/q (no cancellation).
+///   spheres), and t = b ∓ √(b² − C): for `BIG` spheres as q = b + sign(b)√(b² − C) and C/q (no
+///   cancellation), for small ones directly (no divide on the way to the next segment).
 /// A negative discriminant makes √ NaN, which fails every comparison: a miss, with no test.
 #[inline(always)]
-fn nearer<L: Lanes, const A: u8>(l: L, s: &SphereLanes<L>, o: V3<L::F>, d: V3<L::F>, t: &mut L::F, id: &mut L::U) {
+fn nearer<L: Lanes, const A: u8, const BIG: bool>(
+    l: L,
+    s: &SphereLanes<L>,
+    o: V3<L::F>,
+    d: V3<L::F>,
+    t: &mut L::F,
+    id: &mut L::U,
+) {
     let v = s.anchor - o;
     let b = l.fma(s.w, d.pick(A), dot(l, v, d));
     let c = l.fma(s.w2, v.pick(A), dot(l, v, v));
-    let q = b + l.with_sign_of(l.sqrt(l.fma(b, b, -c)), b);
-    let t0 = c / q;
-    let (near, far) = (l.min(t0, q), l.max(t0, q));
+    let root = l.sqrt(l.fma(b, b, -c));
+    let (near, far) = if BIG {
+        let q = b + l.with_sign_of(root, b);
+        let t0 = c / q;
+        (l.min(t0, q), l.max(t0, q))
+    } else {
+        (b - root, b + root)
+    };
     let eps = l.splat(EPS);
     let tk = l.select(l.lt(eps, near), near, far);
     let hit = l.lt(eps, tk) & l.lt(tk, *t);
@@ -563,7 +594,7 @@ fn ahead<L: Lanes, const A: u8>(
         w2: l.select(up, high.w2, low.w2),
         id: l.select_u(up, high.id, low.id),
     };
-    nearer::<L, A>(l, &s, o, d, t, id);
+    nearer::<L, A, true>(l, &s, o, d, t, id);
 }
 
 /// a·s + b per component, fused.
