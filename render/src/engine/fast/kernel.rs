@@ -173,6 +173,12 @@ const GLASS: f32 = 2.0;
 impl Kernel {
     /// Tables for `scene` (at most [`MAX_SPHERES`] spheres) rendered `width`×`height`.
     pub fn new(scene: &Scene, width: u32, height: u32, samples: u32, seed: u32) -> Kernel {
+        Kernel::build(scene, width, height, samples, seed, true)
+    }
+
+    /// [`Kernel::new`], or with `use_walls` false every sphere tested on every step (what a scene
+    /// that is not a closed box gets).
+    pub(super) fn build(scene: &Scene, width: u32, height: u32, samples: u32, seed: u32, use_walls: bool) -> Kernel {
         assert!(scene.spheres.len() <= MAX_SPHERES, "the fast engine holds at most {MAX_SPHERES} spheres");
         let z = [[0.0; MAX_SPHERES]; 3];
         let mut k = Kernel {
@@ -229,7 +235,7 @@ impl Kernel {
         }
         let f = scene.camera.frame(width, height);
         let walls = super::walls::find(scene, &super::walls::camera_starts(&f))
-            .filter(|w| (0..3).all(|a| w.pairs[a].iter().all(|&i| usize::from(k.axis[i]) == a)));
+            .filter(|w| use_walls && (0..3).all(|a| w.pairs[a].iter().all(|&i| usize::from(k.axis[i]) == a)));
         let mut order: Vec<u8> = Vec::new();
         if let Some(w) = &walls {
             order.extend(w.pairs.iter().flatten().map(|&i| i as u8));
