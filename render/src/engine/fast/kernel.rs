@@ -234,8 +234,16 @@ impl Kernel {
             };
         }
         let f = scene.camera.frame(width, height);
-        let walls = super::walls::find(scene, &super::walls::camera_starts(&f))
-            .filter(|w| use_walls && (0..3).all(|a| w.pairs[a].iter().all(|&i| usize::from(k.axis[i]) == a)));
+        // Each wall's w must lie along its pair's axis, and the two anchors of a pair may differ
+        // only along it (true for smallpt; `ahead` relies on both).
+        let walls = super::walls::find(scene, &super::walls::camera_starts(&f)).filter(|w| {
+            use_walls
+                && (0..3).all(|a| {
+                    let [lo, hi] = w.pairs[a];
+                    [lo, hi].iter().all(|&i| usize::from(k.axis[i]) == a)
+                        && (0..3).all(|b| b == a || k.anchor[b][lo] == k.anchor[b][hi])
+                })
+        });
         let mut order: Vec<u8> = Vec::new();
         if let Some(w) = &walls {
             order.extend(w.pairs.iter().flatten().map(|&i| i as u8));
@@ -254,6 +262,12 @@ impl Kernel {
         let v = |v: crate::vec3::Vec3| [v.x as f32, v.y as f32, v.z as f32];
         (k.cam_o, k.cam_d, k.cam_cx, k.cam_cy, k.near) = (v(f.origin), v(f.dir), v(f.cx), v(f.cy), f.near as f32);
         k
+    }
+
+    /// Whether steps test one wall per axis (see [`walls`](super::walls)).
+    #[cfg(test)]
+    pub(super) fn uses_walls(&self) -> bool {
+        self.walls
     }
 
     /// Traces every sample of `work`, `L::W` at a time.
@@ -594,8 +608,16 @@ fn ahead<L: Lanes, const A: u8>(
     id: &mut L::U,
 ) {
     let up = l.lt(l.splat(0.0), d.pick(A));
+    // The pair's anchors differ only along A (`Kernel::build` checks): one blend, not three.
+    let mut anchor = high.anchor;
+    let along = l.select(up, high.anchor.pick(A), low.anchor.pick(A));
+    match A {
+        0 => anchor.x = along,
+        1 => anchor.y = along,
+        _ => anchor.z = along,
+    }
     let s = SphereLanes {
-        anchor: sel3(l, up, high.anchor, low.anchor),
+        anchor,
         w: l.select(up, high.w, low.w),
         w2: l.select(up, high.w2, low.w2),
         id: l.select_u(up, high.id, low.id),

@@ -132,6 +132,9 @@ mod tests {
     fn testing_every_wall_gives_the_same_image() {
         let req =
             RenderRequest { width: 96, height: 72, spp: 16, engine: EngineKind::Fast, format: Format::Pfm, seed: 3 };
+        let cornell = Scene::cornell();
+        assert!(Kernel::new(&cornell, 96, 72, 4, 3).uses_walls(), "smallpt's room gets the wall pairs");
+        assert!(!Kernel::build(&cornell, 96, 72, 4, 3, false).uses_walls());
         let (walls, all) = (render(&req, true), render(&req, false));
         let differ = walls.iter().zip(&all).filter(|(a, b)| (**a - **b).dot(**a - **b) > 1e-12).count();
         assert!(differ * 200 < walls.len(), "{differ} of {} pixels differ", walls.len());
