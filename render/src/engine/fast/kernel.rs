@@ -148,6 +148,8 @@ pub(super) struct Kernel {
     box_hi: [f32; 3],
     w_axis: [f32; MAX_SPHERES],
     center: [[f32; MAX_SPHERES]; 3],
+    /// 1 / radius.
+    inv_radius: [f32; MAX_SPHERES],
     emission: [[f32; MAX_SPHERES]; 3],
     /// 1 where the sphere emits, else 0.
     emits: [f32; MAX_SPHERES],
@@ -193,6 +195,7 @@ impl Kernel {
             box_hi: [0.0; 3],
             w_axis: [0.0; MAX_SPHERES],
             center: z,
+            inv_radius: [0.0; MAX_SPHERES],
             emission: z,
             emits: [0.0; MAX_SPHERES],
             color: z,
@@ -223,6 +226,7 @@ impl Kernel {
                 k.anchor[j][i] = (c[j] - w[j]) as f32;
                 k.center[j][i] = c[j] as f32;
             }
+            k.inv_radius[i] = (1.0 / s.radius) as f32;
             let (e, f) = (s.emission, s.color);
             [k.emission[0][i], k.emission[1][i], k.emission[2][i]] = [e.x as f32, e.y as f32, e.z as f32];
             k.emits[i] = if e == crate::vec3::Vec3::ZERO { 0.0 } else { 1.0 };
@@ -450,8 +454,12 @@ impl Kernel {
         let miss = !l.lt(t, l.splat(INF));
 
         let x = fma3(l, d, t, o);
-        let n = x - lookup3(l, &self.center, id);
-        let n = n * (l.splat(1.0) / l.sqrt(dot(l, n, n)));
+        // n = (x − c)/|x − c| without a square root or a divide on the way to the next segment:
+        // n₀ = (x − c)/r is unit to ~1e-6 (x is on the sphere to rounding) and one Newton step,
+        // n₀·(3 − |n₀|²)/2, makes it unit to rounding. (n₀ alone is not enough: inside the glass
+        // ball a short normal shrinks each reflected direction, and the error feeds on itself.)
+        let n = (x - lookup3(l, &self.center, id)) * l.lookup(&self.inv_radius, id);
+        let n = n * l.fma(l.splat(-0.5), dot(l, n, n), l.splat(1.5));
         let dn = dot(l, n, d);
         let into = l.lt(dn, l.splat(0.0));
         let nl = sel3(l, into, n, -n);

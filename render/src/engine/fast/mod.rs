@@ -125,6 +125,22 @@ mod tests {
         img
     }
 
+    /// Paths are as long as the estimator makes them: smallpt's 9.75 segments per camera sample
+    /// less the dark tails (see the module docs), 7.66 measured. Runaway paths (a ray trapped by
+    /// rounding, say inside the glass ball) or leaks would move this long before they showed in
+    /// an image mean.
+    #[test]
+    fn segments_per_sample_are_the_estimators() {
+        let req =
+            RenderRequest { width: 64, height: 48, spp: 16, engine: EngineKind::Fast, format: Format::Pfm, seed: 5 };
+        let engine = Fast::with_path(&Scene::cornell(), &req, SimdPath::detected());
+        let mut row = vec![Rgb::ZERO; 64];
+        let segments: u64 =
+            (0..48).map(|y| engine.render_row(y, &mut row, &CancelToken::new()).unwrap().segments).sum();
+        let per_sample = segments as f64 / req.total_samples() as f64;
+        assert!((7.4..7.9).contains(&per_sample), "{per_sample} segments per sample");
+    }
+
     /// The general path (every sphere on every step, as for a scene that is not smallpt's box)
     /// renders the same image as the one that tests one wall per axis, but for the few pixels
     /// where the all-walls test re-hits a wall just left (see `walls.rs`).
