@@ -151,6 +151,14 @@ pub(super) struct Kernel {
     /// 1 / radius.
     inv_radius: [f32; MAX_SPHERES],
     emission: [[f32; MAX_SPHERES]; 3],
+    /// Per sphere, its index in the tables looked up at a hit (`center` to `kind`): the spheres
+    /// that reflect light first, then the black ones (smallpt's front wall and light). A path
+    /// ends at a black sphere, so with at most 8 of the others (`narrow`) AVX2 looks each table
+    /// up with one permute.
+    slot: [u8; MAX_SPHERES],
+    /// Spheres that are not black.
+    live: usize,
+    narrow: bool,
     /// 1 where the sphere emits, else 0.
     emits: [f32; MAX_SPHERES],
     color: [[f32; MAX_SPHERES]; 3],
@@ -197,6 +205,9 @@ impl Kernel {
             center: z,
             inv_radius: [0.0; MAX_SPHERES],
             emission: z,
+            slot: [0; MAX_SPHERES],
+            live: 0,
+            narrow: false,
             emits: [0.0; MAX_SPHERES],
             color: z,
             kind: [DIFFUSE; MAX_SPHERES],
@@ -210,6 +221,14 @@ impl Kernel {
             samples,
             seed,
         };
+        let black = |s: &crate::scene::Sphere| s.color == crate::vec3::Vec3::ZERO;
+        let mut by_slot: Vec<usize> = (0..k.n).filter(|&i| !black(&scene.spheres[i])).collect();
+        k.live = by_slot.len();
+        k.narrow = k.live <= 8;
+        by_slot.extend((0..k.n).filter(|&i| black(&scene.spheres[i])));
+        for (j, &i) in by_slot.iter().enumerate() {
+            k.slot[i] = j as u8;
+        }
         let eye = scene.camera.origin;
         for (i, s) in scene.spheres.iter().enumerate() {
             // The anchor is the point of the sphere where its surface faces the camera along the
@@ -222,16 +241,17 @@ impl Kernel {
             let mut w = [0.0f64; 3];
             w[axis] = s.radius * off[axis].signum();
             (k.axis[i], k.w_axis[i]) = (axis as u8, w[axis] as f32);
+            let h = usize::from(k.slot[i]);
             for j in 0..3 {
                 k.anchor[j][i] = (c[j] - w[j]) as f32;
-                k.center[j][i] = c[j] as f32;
+                k.center[j][h] = c[j] as f32;
             }
-            k.inv_radius[i] = (1.0 / s.radius) as f32;
+            k.inv_radius[h] = (1.0 / s.radius) as f32;
             let (e, f) = (s.emission, s.color);
-            [k.emission[0][i], k.emission[1][i], k.emission[2][i]] = [e.x as f32, e.y as f32, e.z as f32];
-            k.emits[i] = if e == crate::vec3::Vec3::ZERO { 0.0 } else { 1.0 };
-            [k.color[0][i], k.color[1][i], k.color[2][i]] = [f.x as f32, f.y as f32, f.z as f32];
-            k.kind[i] = match s.material {
+            [k.emission[0][h], k.emission[1][h], k.emission[2][h]] = [e.x as f32, e.y as f32, e.z as f32];
+            k.emits[h] = if e == crate::vec3::Vec3::ZERO { 0.0 } else { 1.0 };
+            [k.color[0][h], k.color[1][h], k.color[2][h]] = [f.x as f32, f.y as f32, f.z as f32];
+            k.kind[h] = match s.material {
                 Material::Diffuse => DIFFUSE,
                 Material::Mirror => MIRROR,
                 Material::Glass => GLASS,
@@ -268,10 +288,29 @@ impl Kernel {
         k
     }
 
+    /// Each lane's hit sphere's entry of a table indexed by slot (valid for spheres that are not
+    /// black).
+    #[inline(always)]
+    fn hit<L: Lanes>(&self, l: L, t: &[f32; MAX_SPHERES], id: L::U) -> L::F {
+        if self.narrow { l.lookup8(t, id) } else { l.lookup(t, id) }
+    }
+
+    #[inline(always)]
+    fn hit3<L: Lanes>(&self, l: L, t: &[[f32; MAX_SPHERES]; 3], id: L::U) -> V3<L::F> {
+        V3 { x: self.hit(l, &t[0], id), y: self.hit(l, &t[1], id), z: self.hit(l, &t[2], id) }
+    }
+
     /// Whether steps test one wall per axis (see [`walls`](super::walls)).
     #[cfg(test)]
     pub(super) fn uses_walls(&self) -> bool {
         self.walls
+    }
+
+    /// Looks hit tables up over all 16 entries even when the spheres that are not black fit in 8.
+    #[cfg(test)]
+    pub(super) fn wide_lookups(mut self) -> Kernel {
+        self.narrow = false;
+        self
     }
 
     /// Traces every sample of `work`, `L::W` at a time.
@@ -301,7 +340,7 @@ impl Kernel {
                 anchor: splat3(l, &self.anchor, k),
                 w: l.splat(self.w_axis[k]),
                 w2: l.splat(2.0 * self.w_axis[k]),
-                id: l.splat_u(k as u32),
+                id: l.splat_u(u32::from(self.slot[k])),
             }
         });
         let mut next = 0;
@@ -458,7 +497,7 @@ impl Kernel {
         // n₀ = (x − c)/r is unit to ~1e-6 (x is on the sphere to rounding) and one Newton step,
         // n₀·(3 − |n₀|²)/2, makes it unit to rounding. (n₀ alone is not enough: inside the glass
         // ball a short normal shrinks each reflected direction, and the error feeds on itself.)
-        let n = (x - lookup3(l, &self.center, id)) * l.lookup(&self.inv_radius, id);
+        let n = (x - self.hit3(l, &self.center, id)) * self.hit(l, &self.inv_radius, id);
         let n = n * l.fma(l.splat(-0.5), dot(l, n, n), l.splat(1.5));
         let dn = dot(l, n, d);
         let into = l.lt(dn, l.splat(0.0));
@@ -481,7 +520,7 @@ impl Kernel {
         let mut rng = l.load_u(&st.rng);
         let (u0, u1, u2) = (l.uniform(&mut rng), l.uniform(&mut rng), l.uniform(&mut rng));
         l.store_u(rng, &mut st.rng);
-        let f = lookup3(l, &self.color, id);
+        let f = self.hit3(l, &self.color, id);
         let p = l.max(f.x, l.max(f.y, f.z));
         let roulette = l.lt(l.splat(ROULETTE_DEPTH), depth);
         let dies = roulette & !l.lt(u0, p);
@@ -494,8 +533,11 @@ impl Kernel {
         let diffuse_dir = fma3(l, tu, cos_phi * r2s, fma3(l, tv, sin_phi * r2s, nl * l.sqrt(l.splat(1.0) - u2)));
         // Mirror.
         let refl = fma3(l, n, l.splat(-2.0) * dn, d);
-        let kind = l.lookup(&self.kind, id);
-        let glass = l.lt(l.splat(MIRROR), kind) & !miss;
+        let kind = self.hit(l, &self.kind, id);
+        // A lane that hit a black sphere ends this step (below); its table entries are not its
+        // sphere's (see `slot`), and it must not split.
+        let black = l.lt(l.splat(self.live as f32 - 0.5), l.to_f(id)) & !miss;
+        let glass = l.lt(l.splat(MIRROR), kind) & !miss & !black;
         let mirror = l.lt(l.splat(DIFFUSE), kind) & !glass;
         let mut new_d = sel3(l, mirror, refl, diffuse_dir);
         let mut split = l.lt(l.splat(0.0), l.splat(0.0));
@@ -532,14 +574,11 @@ impl Kernel {
         }
         store3(l, new_d, &mut st.d);
         store3(l, thr, &mut st.thr);
-        // A path whose throughput is exactly zero (it hit the black front wall or the light,
-        // whose albedo is 0) can add only 0·L to its sample from here on: smallpt traces it on
-        // until roulette ends it, about a fifth of all its segments; we end it. Its split-off
-        // reflected branch, if any, was pushed above and still runs.
-        let zero = l.splat(0.0);
-        let dark = !(l.lt(zero, thr.x) | l.lt(zero, thr.y) | l.lt(zero, thr.z));
+        // A path that hit a black sphere (smallpt's front wall or light: albedo 0) has throughput
+        // 0 and can add only 0·L to its sample from here on: smallpt traces it on until roulette
+        // ends it, about a fifth of all its segments; we end it.
         let lanes = if w >= 32 { u32::MAX } else { (1u32 << w) - 1 };
-        (l.bits(miss | dies | dark) & lanes, l.bits(split) & lanes)
+        (l.bits(miss | dies | black) & lanes, l.bits(split) & lanes)
     }
 }
 

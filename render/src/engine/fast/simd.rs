@@ -159,6 +159,11 @@ pub(super) trait Lanes: Copy {
     fn bits(self, m: Self::M) -> u32;
     /// `t[i]` per lane (`i < 16`).
     fn lookup(self, t: &[f32; 16], i: Self::U) -> Self::F;
+    /// `t[i]` per lane where `i < 8`; some entry of `t` where not (AVX2: one permute, not two).
+    #[inline(always)]
+    fn lookup8(self, t: &[f32; 16], i: Self::U) -> Self::F {
+        self.lookup(t, i)
+    }
     /// One xorshift32 step per lane (`s ^= s<<13; s ^= s>>17; s ^= s<<5`) and the top 24 bits of
     /// the new state as a float in [0, 1): the same numbers as [`super::kernel::xorshift`].
     fn uniform(self, s: &mut Self::U) -> Self::F;
@@ -617,6 +622,10 @@ impl Lanes for Avx2 {
             let upper = _mm256_castsi256_ps(_mm256_cmpgt_epi32(i, _mm256_set1_epi32(7))); // i > 7
             F8(_mm256_blendv_ps(lo, hi, upper)) // i > 7 ? hi : lo
         }
+    }
+    #[inline(always)]
+    fn lookup8(self, t: &[f32; 16], i: __m256i) -> F8 {
+        F8(unsafe { _mm256_permutevar8x32_ps(_mm256_loadu_ps(t.as_ptr()), i) }) // t[i & 7]
     }
     #[inline(always)]
     fn uniform(self, s: &mut __m256i) -> F8 {
