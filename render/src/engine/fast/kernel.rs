@@ -95,16 +95,23 @@ struct CameraRays {
     rng: [u32; MAX_W],
 }
 
-/// Per-lane state in memory, loaded into registers each step (structure of arrays).
-struct State {
-    o: [[f32; MAX_W]; 3],
-    d: [[f32; MAX_W]; 3],
+/// Per-lane path state, kept in registers from step to step. A lane that starts a path is
+/// blended in: written lane by lane to memory, the state could not be read back as vectors
+/// until the narrow stores had retired (no store-to-load forwarding), a stall on every step.
+#[derive(Clone, Copy)]
+struct Paths<L: Lanes> {
+    o: V3<L::F>,
+    d: V3<L::F>,
     /// Throughput: the product of albedos and branch weights so far.
-    thr: [[f32; MAX_W]; 3],
+    thr: V3<L::F>,
     /// Radiance gathered so far by the lane's sample.
-    rad: [[f32; MAX_W]; 3],
-    depth: [f32; MAX_W],
-    rng: [u32; MAX_W],
+    rad: V3<L::F>,
+    depth: L::F,
+    rng: L::U,
+}
+
+/// Per-lane bookkeeping in memory.
+struct State {
     /// Reflected direction and throughput of a glass split made this step.
     refl: [[f32; MAX_W]; 3],
     refl_thr: [[f32; MAX_W]; 3],
@@ -320,13 +327,9 @@ impl Kernel {
         work.results.clear();
         work.results.resize(total as usize, [0.0; 3]);
         let z = [[0.0; MAX_W]; 3];
+        let zero = splat_v(l, [0.0; 3]);
+        let mut p = Paths { o: zero, d: zero, thr: zero, rad: zero, depth: l.splat(0.0), rng: l.splat_u(0) };
         let mut st = State {
-            o: z,
-            d: z,
-            thr: z,
-            rad: z,
-            depth: [0.0; MAX_W],
-            rng: [0; MAX_W],
             refl: z,
             refl_thr: z,
             sample: [IDLE; MAX_W],
@@ -347,14 +350,14 @@ impl Kernel {
         let mut active = 0u64;
         for lane in 0..L::W {
             if next < total {
-                self.start(l, &mut st, lane, next, work, &mut cams);
+                self.start(l, &mut p, &mut st, lane, next, work, &mut cams);
                 next += 1;
                 active += 1;
             }
         }
         while active > 0 {
             work.segments += active;
-            let (done, split) = self.step(l, &spheres, &mut st);
+            let (done, split) = self.step(l, &spheres, &mut p, &mut st);
             let mut todo = done | split;
             while todo != 0 {
                 let i = todo.trailing_zeros() as usize;
@@ -363,12 +366,12 @@ impl Kernel {
                     continue;
                 }
                 if split >> i & 1 == 1 {
-                    push(&mut st, i);
+                    push(l, &p, &mut st, i);
                 }
-                if done >> i & 1 == 1 && !pop(&mut st, i) {
-                    work.results[st.sample[i] as usize] = [st.rad[0][i], st.rad[1][i], st.rad[2][i]];
+                if done >> i & 1 == 1 && !pop(l, &mut p, &mut st, i) {
+                    work.results[st.sample[i] as usize] = [l.get(p.rad.x, i), l.get(p.rad.y, i), l.get(p.rad.z, i)];
                     if next < total {
-                        self.start(l, &mut st, i, next, work, &mut cams);
+                        self.start(l, &mut p, &mut st, i, next, work, &mut cams);
                         next += 1;
                     } else {
                         st.sample[i] = IDLE;
@@ -382,19 +385,29 @@ impl Kernel {
     /// Puts sample `j` of the batch in lane `i`: its camera ray and random stream, taken from
     /// `cams` (made `W` at a time).
     #[inline(always)]
-    fn start<L: Lanes>(&self, l: L, st: &mut State, i: usize, j: u32, work: &Work, cams: &mut CameraRays) {
+    #[allow(clippy::too_many_arguments)]
+    fn start<L: Lanes>(
+        &self,
+        l: L,
+        p: &mut Paths<L>,
+        st: &mut State,
+        i: usize,
+        j: u32,
+        work: &Work,
+        cams: &mut CameraRays,
+    ) {
         if !(cams.first..cams.first + L::W as u32).contains(&j) {
             self.camera_rays(l, j, work, cams);
         }
         let r = (j - cams.first) as usize;
-        for c in 0..3 {
-            st.o[c][i] = cams.o[c][r];
-            st.d[c][i] = cams.d[c][r];
-            st.thr[c][i] = 1.0;
-            st.rad[c][i] = 0.0;
-        }
-        st.depth[i] = 0.0;
-        st.rng[i] = cams.rng[r];
+        let m = l.lane(i);
+        let col = |a: &[[f32; MAX_W]; 3]| [a[0][r], a[1][r], a[2][r]];
+        p.o = sel3(l, m, splat_v(l, col(&cams.o)), p.o);
+        p.d = sel3(l, m, splat_v(l, col(&cams.d)), p.d);
+        p.thr = sel3(l, m, splat_v(l, [1.0; 3]), p.thr);
+        p.rad = sel3(l, m, splat_v(l, [0.0; 3]), p.rad);
+        p.depth = l.select(m, l.splat(0.0), p.depth);
+        p.rng = l.select_u(m, l.splat_u(cams.rng[r]), p.rng);
         st.sample[i] = j;
         st.depth_of_stack[i] = 0;
     }
@@ -438,10 +451,16 @@ impl Kernel {
     /// of lanes that split at glass (both bits set: the refracted branch ended, the reflected
     /// one is pending).
     #[inline(always)]
-    fn step<L: Lanes>(&self, l: L, spheres: &[SphereLanes<L>; MAX_SPHERES], st: &mut State) -> (u32, u32) {
+    fn step<L: Lanes>(
+        &self,
+        l: L,
+        spheres: &[SphereLanes<L>; MAX_SPHERES],
+        path: &mut Paths<L>,
+        st: &mut State,
+    ) -> (u32, u32) {
         let w = L::W;
         // Helpers as plain fns, not closures: closures would not inherit the kernel's target features.
-        let (o, d) = (load3(l, &st.o), load3(l, &st.d));
+        let (o, d) = (path.o, path.d);
 
         // Nearest hit. In smallpt's box, one wall per axis: the one ahead of the lane, unless some
         // lane moves nearly parallel to a wall (see `walls`); then every wall. The other spheres
@@ -502,24 +521,22 @@ impl Kernel {
         let dn = dot(l, n, d);
         let into = l.lt(dn, l.splat(0.0));
         let nl = sel3(l, into, n, -n);
-        let depth = l.load(&st.depth) + l.splat(1.0);
-        store3(l, x, &mut st.o);
-        l.store(depth, &mut st.depth);
+        let depth = path.depth + l.splat(1.0);
+        (path.o, path.depth) = (x, depth);
 
         // L += T·e, then roulette past ROULETTE_DEPTH on the largest albedo p: survive with
         // probability p, weight f/p.
-        let mut thr = load3(l, &st.thr);
+        let mut thr = path.thr;
         // Most segments end on a surface that emits nothing (smallpt's light is one sphere).
         let emits = l.lt(l.splat(0.0), l.lookup(&self.emits, id)) & !miss;
         if l.bits(emits) != 0 {
             let e = lookup3(l, &self.emission, id);
-            let rad = load3(l, &st.rad);
+            let rad = path.rad;
             let lit = V3 { x: l.fma(thr.x, e.x, rad.x), y: l.fma(thr.y, e.y, rad.y), z: l.fma(thr.z, e.z, rad.z) };
-            store3(l, sel3(l, emits, lit, rad), &mut st.rad);
+            path.rad = sel3(l, emits, lit, rad);
         }
-        let mut rng = l.load_u(&st.rng);
-        let (u0, u1, u2) = (l.uniform(&mut rng), l.uniform(&mut rng), l.uniform(&mut rng));
-        l.store_u(rng, &mut st.rng);
+        let rng = &mut path.rng;
+        let (u0, u1, u2) = (l.uniform(rng), l.uniform(rng), l.uniform(rng));
         let f = self.hit3(l, &self.color, id);
         let p = l.max(f.x, l.max(f.y, f.z));
         let roulette = l.lt(l.splat(ROULETTE_DEPTH), depth);
@@ -572,8 +589,7 @@ impl Kernel {
             }
             thr = sel3(l, glass, thr * glass_w, thr);
         }
-        store3(l, new_d, &mut st.d);
-        store3(l, thr, &mut st.thr);
+        (path.d, path.thr) = (new_d, thr);
         // A path that hit a black sphere (smallpt's front wall or light: albedo 0) has throughput
         // 0 and can add only 0·L to its sample from here on: smallpt traces it on until roulette
         // ends it, about a fifth of all its segments; we end it.
@@ -685,11 +701,6 @@ fn dot<L: Lanes>(l: L, a: V3<L::F>, b: V3<L::F>) -> L::F {
 }
 
 #[inline(always)]
-fn load3<L: Lanes>(l: L, a: &[[f32; MAX_W]; 3]) -> V3<L::F> {
-    V3 { x: l.load(&a[0]), y: l.load(&a[1]), z: l.load(&a[2]) }
-}
-
-#[inline(always)]
 fn store3<L: Lanes>(l: L, v: V3<L::F>, a: &mut [[f32; MAX_W]; 3]) {
     l.store(v.x, &mut a[0]);
     l.store(v.y, &mut a[1]);
@@ -749,24 +760,26 @@ fn orthonormal_basis<L: Lanes>(l: L, n: V3<L::F>) -> (V3<L::F>, V3<L::F>) {
     (u, v)
 }
 
-fn push(st: &mut State, i: usize) {
+#[inline(always)]
+fn push<L: Lanes>(l: L, p: &Paths<L>, st: &mut State, i: usize) {
     let sp = usize::from(st.depth_of_stack[i]);
     let col = |a: &[[f32; MAX_W]; 3]| [a[0][i], a[1][i], a[2][i]];
-    st.stack[i][sp] = Branch { o: col(&st.o), d: col(&st.refl), t: col(&st.refl_thr), depth: st.depth[i] };
+    let o = [l.get(p.o.x, i), l.get(p.o.y, i), l.get(p.o.z, i)];
+    st.stack[i][sp] = Branch { o, d: col(&st.refl), t: col(&st.refl_thr), depth: l.get(p.depth, i) };
     st.depth_of_stack[i] += 1;
 }
 
 /// Continues lane `i` with its latest pending branch; false when it has none.
-fn pop(st: &mut State, i: usize) -> bool {
+#[inline(always)]
+fn pop<L: Lanes>(l: L, p: &mut Paths<L>, st: &mut State, i: usize) -> bool {
     let Some(sp) = st.depth_of_stack[i].checked_sub(1) else { return false };
     st.depth_of_stack[i] = sp;
     let b = st.stack[i][usize::from(sp)];
-    for c in 0..3 {
-        st.o[c][i] = b.o[c];
-        st.d[c][i] = b.d[c];
-        st.thr[c][i] = b.t[c];
-    }
-    st.depth[i] = b.depth;
+    let m = l.lane(i);
+    p.o = sel3(l, m, splat_v(l, b.o), p.o);
+    p.d = sel3(l, m, splat_v(l, b.d), p.d);
+    p.thr = sel3(l, m, splat_v(l, b.t), p.thr);
+    p.depth = l.select(m, l.splat(b.depth), p.depth);
     true
 }
 

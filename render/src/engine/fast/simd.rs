@@ -155,6 +155,15 @@ pub(super) trait Lanes: Copy {
     fn with_sign_of(self, a: Self::F, s: Self::F) -> Self::F;
     /// |a|.
     fn abs(self, a: Self::F) -> Self::F;
+    /// True in lane `i` only (`i < W`).
+    fn lane(self, i: usize) -> Self::M;
+    /// Lane `i` of `v`.
+    #[inline(always)]
+    fn get(self, v: Self::F, i: usize) -> f32 {
+        let mut a = [0.0; 16];
+        self.store(v, &mut a);
+        a[i]
+    }
     /// Bit i set when lane i of `m` is true.
     fn bits(self, m: Self::M) -> u32;
     /// `t[i]` per lane (`i < 16`).
@@ -246,6 +255,10 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn abs(self, a: f32) -> f32 {
         a.abs()
+    }
+    #[inline(always)]
+    fn lane(self, i: usize) -> bool {
+        i == 0
     }
     #[inline(always)]
     fn bits(self, m: bool) -> u32 {
@@ -477,6 +490,10 @@ impl Lanes for Sse2 {
         F4(unsafe { _mm_andnot_ps(_mm_set1_ps(-0.0), a.0) }) // |a|
     }
     #[inline(always)]
+    fn lane(self, i: usize) -> M4 {
+        M4(unsafe { _mm_castsi128_ps(_mm_cmpeq_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(i as i32))) }) // k == i
+    }
+    #[inline(always)]
     fn bits(self, m: M4) -> u32 {
         unsafe { _mm_movemask_ps(m.0) as u32 } // sign bit of each lane
     }
@@ -611,6 +628,11 @@ impl Lanes for Avx2 {
         F8(unsafe { _mm256_andnot_ps(_mm256_set1_ps(-0.0), a.0) }) // |a|
     }
     #[inline(always)]
+    fn lane(self, i: usize) -> M8 {
+        let k = unsafe { _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7) };
+        M8(unsafe { _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(i as i32))) }) // k == i
+    }
+    #[inline(always)]
     fn bits(self, m: M8) -> u32 {
         unsafe { _mm256_movemask_ps(m.0) as u32 } // sign bit of each lane
     }
@@ -740,6 +762,10 @@ impl Lanes for Avx512 {
         F16(unsafe { _mm512_abs_ps(a.0) }) // |a|
     }
     #[inline(always)]
+    fn lane(self, i: usize) -> M16 {
+        M16(1 << i) // bit i
+    }
+    #[inline(always)]
     fn bits(self, m: M16) -> u32 {
         u32::from(m.0)
     }
@@ -804,20 +830,41 @@ mod tests {
         }
     }
 
+    /// `lane(i)` picks lane i alone, `get` reads it, `lookup8` reads the first 8 entries.
+    fn lane_ops_pick_one_lane<L: Lanes>(l: L) {
+        let (v, t): ([f32; 16], [f32; 16]) =
+            (std::array::from_fn(|i| i as f32 + 0.5), std::array::from_fn(|i| -(i as f32)));
+        let idx: [u32; 16] = std::array::from_fn(|i| (i as u32 * 5 + 3) % 8);
+        let (mut looked, mut got) = ([0f32; 16], [0f32; 16]);
+        l.store(l.lookup8(&t, l.load_u(&idx)), &mut looked);
+        for i in 0..L::W {
+            assert_eq!(looked[i], t[idx[i] as usize], "lookup8, lane {i}");
+            assert_eq!(l.get(l.load(&v), i), v[i], "get, lane {i}");
+            l.store(l.select(l.lane(i), l.splat(-1.0), l.load(&v)), &mut got);
+            for j in 0..L::W {
+                assert_eq!(got[j], if j == i { -1.0 } else { v[j] }, "lane({i}), lane {j}");
+            }
+        }
+    }
+
     #[target_feature(enable = "avx2,fma")]
     unsafe fn on_avx2() {
         integer_ops_match_scalar(Avx2(()));
+        lane_ops_pick_one_lane(Avx2(()));
     }
 
     #[target_feature(enable = "avx512f")]
     unsafe fn on_avx512() {
         integer_ops_match_scalar(Avx512(()));
+        lane_ops_pick_one_lane(Avx512(()));
     }
 
     #[test]
     fn lanes_seed_and_draw_the_scalar_numbers() {
         integer_ops_match_scalar(Scalar);
         integer_ops_match_scalar(Sse2(()));
+        lane_ops_pick_one_lane(Scalar);
+        lane_ops_pick_one_lane(Sse2(()));
         if SimdPath::Avx2.usable() {
             // SAFETY: the CPU has AVX2 and FMA.
             unsafe { on_avx2() }
