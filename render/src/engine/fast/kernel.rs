@@ -104,8 +104,6 @@ struct Paths<L: Lanes> {
     d: V3<L::F>,
     /// Throughput: the product of albedos and branch weights so far.
     thr: V3<L::F>,
-    /// Radiance gathered so far by the lane's sample.
-    rad: V3<L::F>,
     depth: L::F,
     rng: L::U,
 }
@@ -328,7 +326,7 @@ impl Kernel {
         work.results.resize(total as usize, [0.0; 3]);
         let z = [[0.0; MAX_W]; 3];
         let zero = splat_v(l, [0.0; 3]);
-        let mut p = Paths { o: zero, d: zero, thr: zero, rad: zero, depth: l.splat(0.0), rng: l.splat_u(0) };
+        let mut p = Paths { o: zero, d: zero, thr: zero, depth: l.splat(0.0), rng: l.splat_u(0) };
         let mut st = State {
             refl: z,
             refl_thr: z,
@@ -357,7 +355,7 @@ impl Kernel {
         }
         while active > 0 {
             work.segments += active;
-            let (done, split) = self.step(l, &spheres, &mut p, &mut st);
+            let (done, split) = self.step(l, &spheres, &mut p, &mut st, &mut work.results);
             let mut todo = done | split;
             while todo != 0 {
                 let i = todo.trailing_zeros() as usize;
@@ -369,7 +367,6 @@ impl Kernel {
                     push(l, &p, &mut st, i);
                 }
                 if done >> i & 1 == 1 && !pop(l, &mut p, &mut st, i) {
-                    work.results[st.sample[i] as usize] = [l.get(p.rad.x, i), l.get(p.rad.y, i), l.get(p.rad.z, i)];
                     if next < total {
                         self.start(l, &mut p, &mut st, i, next, work, &mut cams);
                         next += 1;
@@ -405,7 +402,6 @@ impl Kernel {
         p.o = sel3(l, m, splat_v(l, col(&cams.o)), p.o);
         p.d = sel3(l, m, splat_v(l, col(&cams.d)), p.d);
         p.thr = sel3(l, m, splat_v(l, [1.0; 3]), p.thr);
-        p.rad = sel3(l, m, splat_v(l, [0.0; 3]), p.rad);
         p.depth = l.select(m, l.splat(0.0), p.depth);
         p.rng = l.select_u(m, l.splat_u(cams.rng[r]), p.rng);
         st.sample[i] = j;
@@ -457,6 +453,7 @@ impl Kernel {
         spheres: &[SphereLanes<L>; MAX_SPHERES],
         path: &mut Paths<L>,
         st: &mut State,
+        results: &mut [[f32; 3]],
     ) -> (u32, u32) {
         let w = L::W;
         // Helpers as plain fns, not closures: closures would not inherit the kernel's target features.
@@ -527,13 +524,22 @@ impl Kernel {
         // L += T·e, then roulette past ROULETTE_DEPTH on the largest albedo p: survive with
         // probability p, weight f/p.
         let mut thr = path.thr;
-        // Most segments end on a surface that emits nothing (smallpt's light is one sphere).
+        // Most segments end on a surface that emits nothing (smallpt's light is one sphere), so
+        // T·e goes straight to the lane's sample rather than into a per-lane sum.
         let emits = l.lt(l.splat(0.0), l.lookup(&self.emits, id)) & !miss;
-        if l.bits(emits) != 0 {
-            let e = lookup3(l, &self.emission, id);
-            let rad = path.rad;
-            let lit = V3 { x: l.fma(thr.x, e.x, rad.x), y: l.fma(thr.y, e.y, rad.y), z: l.fma(thr.z, e.z, rad.z) };
-            path.rad = sel3(l, emits, lit, rad);
+        let mut lit_lanes = l.bits(emits);
+        if lit_lanes != 0 {
+            let lit = thr.mul_each(lookup3(l, &self.emission, id));
+            let mut lit_each = [[0.0; MAX_W]; 3];
+            store3(l, lit, &mut lit_each);
+            while lit_lanes != 0 {
+                let i = lit_lanes.trailing_zeros() as usize;
+                lit_lanes &= lit_lanes - 1;
+                // (An idle lane's sample is IDLE, past the end: it adds nothing.)
+                if let Some(r) = results.get_mut(st.sample[i] as usize) {
+                    (0..3).for_each(|c| r[c] += lit_each[c][i]);
+                }
+            }
         }
         let rng = &mut path.rng;
         let (u0, u1, u2) = (l.uniform(rng), l.uniform(rng), l.uniform(rng));
