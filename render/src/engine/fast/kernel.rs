@@ -116,6 +116,8 @@ struct State {
     sample: [u32; MAX_W],
     stack: [[Branch; STACK]; MAX_W],
     depth_of_stack: [u8; MAX_W],
+    /// Segments that started outside smallpt's box.
+    outside: u64,
 }
 
 /// One batch: consecutive pixels of one row, and per sample the radiance it gathered.
@@ -130,6 +132,8 @@ pub(super) struct Work {
     pub results: Vec<[f32; 3]>,
     /// Segments traced.
     pub segments: u64,
+    /// Segments that started outside smallpt's box: rays that leaked through a wall.
+    pub outside: u64,
 }
 
 /// The scene in lane-friendly tables and the camera in f32: built once per render.
@@ -333,6 +337,7 @@ impl Kernel {
             sample: [IDLE; MAX_W],
             stack: [[Branch::default(); STACK]; MAX_W],
             depth_of_stack: [0; MAX_W],
+            outside: 0,
         };
         let mut cams = CameraRays { first: u32::MAX - MAX_W as u32, o: z, d: z, rng: [0; MAX_W] };
         let spheres: [SphereLanes<L>; MAX_SPHERES] = std::array::from_fn(|j| {
@@ -377,6 +382,7 @@ impl Kernel {
                 }
             }
         }
+        work.outside += st.outside;
     }
 
     /// Puts sample `j` of the batch in lane `i`: its camera ray and random stream, taken from
@@ -473,12 +479,20 @@ impl Kernel {
                 ahead::<L, 1>(l, &spheres[2], &spheres[3], o, d, &mut t, &mut id);
                 ahead::<L, 2>(l, &spheres[4], &spheres[5], o, d, &mut t, &mut id);
             } else {
+                // Count the rays that got out of the box (a leak; the tests require none).
+                let out = outside::<L, 0>(l, self, o) | outside::<L, 1>(l, self, o) | outside::<L, 2>(l, self, o);
+                let mut out = l.bits(out);
+                while out != 0 {
+                    let i = out.trailing_zeros() as usize;
+                    out &= out - 1;
+                    st.outside += u64::from(st.sample[i] != IDLE);
+                }
                 for (a, pair) in spheres[..6].chunks(2).enumerate() {
                     for s in pair {
                         match a {
-                            0 => nearer::<L, 0, true>(l, s, o, d, &mut t, &mut id),
-                            1 => nearer::<L, 1, true>(l, s, o, d, &mut t, &mut id),
-                            _ => nearer::<L, 2, true>(l, s, o, d, &mut t, &mut id),
+                            0 => nearer::<L, 0, true, true>(l, s, o, d, &mut t, &mut id),
+                            1 => nearer::<L, 1, true, true>(l, s, o, d, &mut t, &mut id),
+                            _ => nearer::<L, 2, true, true>(l, s, o, d, &mut t, &mut id),
                         }
                     }
                 }
@@ -489,22 +503,22 @@ impl Kernel {
         };
         let e = self.ends;
         for s in &spheres[first..e[0]] {
-            nearer::<L, 0, true>(l, s, o, d, &mut t, &mut id);
+            nearer::<L, 0, true, false>(l, s, o, d, &mut t, &mut id);
         }
         for s in &spheres[e[0]..e[1]] {
-            nearer::<L, 1, true>(l, s, o, d, &mut t, &mut id);
+            nearer::<L, 1, true, false>(l, s, o, d, &mut t, &mut id);
         }
         for s in &spheres[e[1]..e[2]] {
-            nearer::<L, 2, true>(l, s, o, d, &mut t, &mut id);
+            nearer::<L, 2, true, false>(l, s, o, d, &mut t, &mut id);
         }
         for s in &spheres[e[2]..e[3]] {
-            nearer::<L, 0, false>(l, s, o, d, &mut t, &mut id);
+            nearer::<L, 0, false, false>(l, s, o, d, &mut t, &mut id);
         }
         for s in &spheres[e[3]..e[4]] {
-            nearer::<L, 1, false>(l, s, o, d, &mut t, &mut id);
+            nearer::<L, 1, false, false>(l, s, o, d, &mut t, &mut id);
         }
         for s in &spheres[e[4]..e[5]] {
-            nearer::<L, 2, false>(l, s, o, d, &mut t, &mut id);
+            nearer::<L, 2, false, false>(l, s, o, d, &mut t, &mut id);
         }
         let miss = !l.lt(t, l.splat(INF));
 
@@ -626,8 +640,14 @@ struct SphereLanes<L: Lanes> {
 ///   spheres), and t = b ∓ √(b² − C): for `BIG` spheres as q = b + sign(b)√(b² − C) and C/q (no
 ///   cancellation), for small ones directly (no divide on the way to the next segment).
 /// A negative discriminant makes √ NaN, which fails every comparison: a miss, with no test.
+///
+/// A `WALL` of smallpt's box (which holds every ray) is only ever left: its hit is the far root,
+/// with no EPS, and at once for a ray already beyond it. Its near root is an f32 artifact (a ray
+/// that starts a rounding error outside the wall it just left, re-entering it), and a hit on the
+/// wall ahead closer than EPS is real (a ray leaving the floor or a ball within EPS of a wall):
+/// taking the one or skipping the other lets rays out of the box through the wall.
 #[inline(always)]
-fn nearer<L: Lanes, const A: u8, const BIG: bool>(
+fn nearer<L: Lanes, const A: u8, const BIG: bool, const WALL: bool>(
     l: L,
     s: &SphereLanes<L>,
     o: V3<L::F>,
@@ -646,22 +666,35 @@ fn nearer<L: Lanes, const A: u8, const BIG: bool>(
     } else {
         (b - root, b + root)
     };
-    let eps = l.splat(EPS);
-    let tk = l.select(l.lt(eps, near), near, far);
-    let hit = l.lt(eps, tk) & l.lt(tk, *t);
+    let (tk, hit) = if WALL {
+        // Both roots negative: the ray starts beyond the wall and moves out (rounding put a hit
+        // point where two walls meet a hair outside one of them); it meets the wall where it is.
+        let zero = l.splat(0.0);
+        let tk = l.select(l.lt(far, zero), zero, far);
+        (tk, l.lt(tk, *t))
+    } else {
+        let eps = l.splat(EPS);
+        let tk = l.select(l.lt(eps, near), near, far);
+        (tk, l.lt(eps, tk) & l.lt(tk, *t))
+    };
     *t = l.select(hit, tk, *t);
     *id = l.select_u(hit, s.id, *id);
 }
 
 /// Lanes that must test both walls of the pair along `A`: moving within `graze` of parallel to
-/// them, or outside the box along `A` by more than EPS.
+/// them, or outside the box along `A`.
 #[inline(always)]
 fn check<L: Lanes, const A: u8>(l: L, k: &Kernel, o: V3<L::F>, d: V3<L::F>) -> L::M {
+    l.lt(l.abs(d.pick(A)), l.splat(k.graze[usize::from(A)])) | outside::<L, A>(l, k, o)
+}
+
+/// Lanes whose origin is outside the box along `A` by more than EPS (a hit point on a wall rounds
+/// to either side of it).
+#[inline(always)]
+fn outside<L: Lanes, const A: u8>(l: L, k: &Kernel, o: V3<L::F>) -> L::M {
     let a = usize::from(A);
-    let g = l.splat(k.graze[a]);
     let (lo, hi) = (l.splat(k.box_lo[a] - EPS), l.splat(k.box_hi[a] + EPS));
-    let (o, d) = (o.pick(A), d.pick(A));
-    l.lt(l.abs(d), g) | l.lt(o, lo) | l.lt(hi, o)
+    l.lt(o.pick(A), lo) | l.lt(hi, o.pick(A))
 }
 
 /// [`nearer`] for the wall of a facing pair ahead of each lane along axis `A`: `high` where the
@@ -691,7 +724,7 @@ fn ahead<L: Lanes, const A: u8>(
         w2: l.select(up, high.w2, low.w2),
         id: l.select_u(up, high.id, low.id),
     };
-    nearer::<L, A, true>(l, &s, o, d, t, id);
+    nearer::<L, A, true, true>(l, &s, o, d, t, id);
 }
 
 /// a·s + b per component, fused.
