@@ -361,10 +361,7 @@ impl Kernel {
         while active > 0 {
             work.segments += active;
             let (done, split) = self.step(l, &spheres, &mut p, &mut st, &mut work.results);
-            let mut todo = done | split;
-            while todo != 0 {
-                let i = todo.trailing_zeros() as usize;
-                todo &= todo - 1;
+            for i in set_bits(done | split) {
                 if st.sample[i] == IDLE {
                     continue;
                 }
@@ -481,12 +478,7 @@ impl Kernel {
             } else {
                 // Count the rays that got out of the box (a leak; the tests require none).
                 let out = outside::<L, 0>(l, self, o) | outside::<L, 1>(l, self, o) | outside::<L, 2>(l, self, o);
-                let mut out = l.bits(out);
-                while out != 0 {
-                    let i = out.trailing_zeros() as usize;
-                    out &= out - 1;
-                    st.outside += u64::from(st.sample[i] != IDLE);
-                }
+                st.outside += set_bits(l.bits(out)).filter(|&i| st.sample[i] != IDLE).count() as u64;
                 for (a, pair) in spheres[..6].chunks(2).enumerate() {
                     for s in pair {
                         match a {
@@ -541,14 +533,12 @@ impl Kernel {
         // Most segments end on a surface that emits nothing (smallpt's light is one sphere), so
         // T·e goes straight to the lane's sample rather than into a per-lane sum.
         let emits = l.lt(l.splat(0.0), l.lookup(&self.emits, id)) & !miss;
-        let mut lit_lanes = l.bits(emits);
+        let lit_lanes = l.bits(emits);
         if lit_lanes != 0 {
             let lit = thr.mul_each(lookup3(l, &self.emission, id));
             let mut lit_each = [[0.0; MAX_W]; 3];
             store3(l, lit, &mut lit_each);
-            while lit_lanes != 0 {
-                let i = lit_lanes.trailing_zeros() as usize;
-                lit_lanes &= lit_lanes - 1;
+            for i in set_bits(lit_lanes) {
                 // (An idle lane's sample is IDLE, past the end: it adds nothing.)
                 if let Some(r) = results.get_mut(st.sample[i] as usize) {
                     (0..3).for_each(|c| r[c] += lit_each[c][i]);
@@ -725,6 +715,16 @@ fn ahead<L: Lanes, const A: u8>(
         id: l.select_u(up, high.id, low.id),
     };
     nearer::<L, A, true, true>(l, &s, o, d, t, id);
+}
+
+/// The indices of the set bits of `bits`, lowest first (lanes of a [`Lanes::bits`] mask).
+#[inline(always)]
+fn set_bits(mut bits: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits.wrapping_sub(1);
+        (i < 32).then_some(i)
+    })
 }
 
 /// a·s + b per component, fused.
