@@ -62,7 +62,15 @@ fn main() {
         if !name.contains(&filter) {
             continue;
         }
-        let req = RenderRequest { width: w, height: h, spp: 4, engine: EngineKind::DEFAULT, format, seed: 0 };
+        let req = RenderRequest {
+            width: w,
+            height: h,
+            spp: 4,
+            engine: EngineKind::DEFAULT,
+            format,
+            seed: 0,
+            ..RenderRequest::default()
+        };
         let opts = RenderOptions { pool: Some(&pool), ..RenderOptions::default() };
         let base = LIVE.load(Ordering::Relaxed);
         PEAK.store(base, Ordering::Relaxed);

@@ -22,6 +22,7 @@ fn tiers(c: &mut Criterion) {
                 engine: EngineKind::DEFAULT,
                 format: Format::Ppm,
                 seed: 0,
+                ..RenderRequest::default()
             };
             group.bench_function(format!("{}/spp{spp}", tier.name()), |b| {
                 b.iter(|| {

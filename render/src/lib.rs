@@ -20,7 +20,7 @@ pub mod scene;
 pub mod stream;
 pub mod vec3;
 
-pub use request::{EngineKind, Format, Limits, RenderRequest, RequestError};
+pub use request::{EngineKind, Format, Limits, RenderRequest, RequestError, RowBand};
 pub use scene::Scene;
 pub use stream::{CancelToken, RenderError, RenderOptions, RenderStats, Rgb, RowOrder, render_rows};
 
@@ -28,7 +28,7 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
 /// Renders `req` on smallpt's scene and writes it, encoded in `req.format`, to `out` as rows
-/// finish. `opts.order` is ignored: the format decides the row order. Wrap `out` in a
+/// finish: the whole image, or with `req.rows` an image of just those rows. `opts.order` is ignored: the format decides the row order. Wrap `out` in a
 /// `BufWriter` if it is unbuffered: encoders write one row at a time.
 pub fn render_to_writer<W: Write + 'static>(
     req: &RenderRequest,
@@ -45,7 +45,7 @@ pub fn render_scene_to_writer<W: Write + 'static>(
     opts: &RenderOptions<'_>,
     out: W,
 ) -> Result<RenderStats, RenderError> {
-    let mut enc = encode::encoder(req.format, req.width, req.height, out)?;
+    let mut enc = encode::encoder(req.format, req.width, req.band().len(), out)?;
     let opts = RenderOptions { order: encode::row_order(req.format), ..opts.clone() };
     let stats = render_rows(scene, req, &opts, |_, pixels| enc.write_row(pixels))?;
     enc.finish()?;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use render::{CancelToken, EngineKind, Format, Limits, RenderOptions, RenderRequest, render_to_writer};
+use render::{CancelToken, EngineKind, Format, Limits, RenderOptions, RenderRequest, RowBand, render_to_writer};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +30,10 @@ struct Args {
     /// Random seed (0-65535); 0 is smallpt's own sequence.
     #[arg(long, default_value_t = RenderRequest::default().seed)]
     seed: u32,
+    /// Only rows A (included) to B (excluded) of the image, as an image of B-A rows whose pixels
+    /// are those of the whole render (0 <= A < B <= height).
+    #[arg(long, value_name = "A-B", value_parser = parse_rows)]
+    rows: Option<RowBand>,
     /// Render threads; 0 uses every available core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -40,6 +44,10 @@ struct Args {
 
 fn parse_engine(s: &str) -> Result<EngineKind, String> {
     s.parse().map_err(|e: render::RequestError| e.to_string())
+}
+
+fn parse_rows(s: &str) -> Result<RowBand, String> {
+    s.parse().map_err(|()| format!("`{s}` is not A-B with A < B (0-based rows, B excluded)"))
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -58,6 +66,8 @@ fn main() -> ExitCode {
         engine: args.engine,
         format: args.format,
         seed: args.seed,
+        rows: args.rows,
+        parts: None,
     };
     if let Err(e) = req.validate(&Limits::DEFAULT) {
         eprintln!("error: --{}: {e}", e.param());

@@ -123,14 +123,23 @@ pub struct Limits {
     pub max_height: u32,
     /// Largest requested spp.
     pub max_spp: u32,
-    /// Largest width × height × effective spp.
+    /// Largest number of samples one instance renders: width × rendered rows × effective spp
+    /// (with `parts`, the largest part's).
     pub max_samples: u64,
+    /// Largest `parts` of a fan-out.
+    pub max_parts: u32,
 }
 
 impl Limits {
-    /// 8192 × 8192 pixels, spp up to 65536, and at most 2³³ (about 8.6 billion) samples per render
-    /// — 1024×768 at about 10 900 spp.
-    pub const DEFAULT: Limits = Limits { max_width: 8192, max_height: 8192, max_spp: 65536, max_samples: 1 << 33 };
+    /// 8192 × 8192 pixels, spp up to 65536, at most 2³³ (about 8.6 billion) samples per instance
+    /// — 1024×768 at about 10 900 spp — and fan-outs of up to [`DEFAULT_MAX_PARTS`] parts.
+    pub const DEFAULT: Limits = Limits {
+        max_width: 8192,
+        max_height: 8192,
+        max_spp: 65536,
+        max_samples: 1 << 33,
+        max_parts: DEFAULT_MAX_PARTS,
+    };
 }
 
 impl Default for Limits {
@@ -142,12 +151,76 @@ impl Default for Limits {
 /// Largest seed: the seed is the first 16-bit word of smallpt's erand48 state.
 pub const MAX_SEED: u32 = 65535;
 
+/// The default cap on `parts`: Alibaba FC's default quota of on-demand instances per region is
+/// 100, so a fan-out wider than that would queue on the platform rather than run side by side.
+pub const DEFAULT_MAX_PARTS: u32 = 100;
+
+/// A band of image rows, `start..end` counted from the top (0-based, `end` excluded); written
+/// `A-B` in requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RowBand {
+    /// The first row rendered.
+    pub start: u32,
+    /// One past the last row rendered.
+    pub end: u32,
+}
+
+impl RowBand {
+    /// Rows in the band.
+    pub fn len(&self) -> u32 {
+        self.end - self.start
+    }
+
+    /// Whether the band has no rows (never true of a validated request's band).
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+
+    /// `self` cut into `n` consecutive bands whose sizes differ by at most one row, the larger
+    /// ones first. `n` must be from 1 to `self.len()`.
+    pub fn split(&self, n: u32) -> Vec<RowBand> {
+        assert!((1..=self.len()).contains(&n), "split into 1 to {} bands, not {n}", self.len());
+        let (base, extra) = (self.len() / n, self.len() % n);
+        let mut start = self.start;
+        (0..n)
+            .map(|i| {
+                let end = start + base + u32::from(i < extra);
+                let band = RowBand { start, end };
+                start = end;
+                band
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for RowBand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.start, self.end)
+    }
+}
+
+impl FromStr for RowBand {
+    type Err = ();
+    /// `A-B` in plain decimal digits, `A < B`; the height is checked by [`RenderRequest::validate`].
+    fn from_str(s: &str) -> Result<RowBand, ()> {
+        let (a, b) = s.split_once('-').ok_or(())?;
+        let num = |t: &str| {
+            if t.is_empty() || t.len() > 9 || !t.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(());
+            }
+            t.parse::<u32>().map_err(|_| ())
+        };
+        let band = RowBand { start: num(a)?, end: num(b)? };
+        if band.is_empty() { Err(()) } else { Ok(band) }
+    }
+}
+
 /// Why a request was rejected. Every variant names the parameter ([`RequestError::param`]) and
 /// the message names what is allowed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     /// A parameter that does not exist.
-    #[error("unknown parameter `{param}`; the parameters are width, height, spp, engine, format, seed")]
+    #[error("unknown parameter `{param}`; the parameters are width, height, spp, engine, format, seed, rows, parts")]
     Unknown {
         /// The name as given.
         param: String,
@@ -200,9 +273,17 @@ pub enum RequestError {
         /// The choices, comma-separated.
         allowed: String,
     },
-    /// Width × height × effective spp over the limit.
+    /// `rows` that is not `A-B` with `0 ≤ A < B ≤ height`.
+    #[error("parameter `rows` must be `A-B` with 0 <= A < B <= height ({height}), got `{value}`")]
+    BadRows {
+        /// The value as given.
+        value: String,
+        /// The image height.
+        height: u32,
+    },
+    /// Width × rendered rows × effective spp over the limit.
     #[error(
-        "width × height × spp = {samples} samples (spp rounded up to {effective_spp}) exceeds the limit of {max}; lower spp or the size"
+        "width × rows × spp = {samples} samples on one instance (spp rounded up to {effective_spp}) exceeds the limit of {max}; lower spp or the size, or split the render into more parts"
     )]
     TooManySamples {
         /// The samples asked for.
@@ -230,6 +311,7 @@ impl RequestError {
             | RequestError::NotInteger { param, .. }
             | RequestError::OutOfRange { param, .. }
             | RequestError::BadChoice { param, .. } => param,
+            RequestError::BadRows { .. } => "rows",
             RequestError::TooManySamples { .. } => "spp",
             RequestError::BadBody { .. } => "body",
         }
@@ -251,17 +333,33 @@ pub struct RenderRequest {
     pub format: Format,
     /// The random seed, 0 to [`MAX_SEED`]; 0 is smallpt's own sequence.
     pub seed: u32,
+    /// Only these rows of the `width`×`height` image, answered as an image of `rows.len()` rows,
+    /// every pixel the same as in the whole image; `None` renders every row.
+    pub rows: Option<RowBand>,
+    /// Split the render into this many row bands rendered by other instances (the server's
+    /// fan-out), 1 to [`Limits::max_parts`] and at most the rows rendered; `None` renders here.
+    pub parts: Option<u32>,
 }
 
 impl Default for RenderRequest {
-    /// 1024×768, spp 4, the default engine, binary PPM, seed 0: smallpt's own render.
+    /// 1024×768, spp 4, the default engine, binary PPM, seed 0, every row, here: smallpt's own
+    /// render.
     fn default() -> RenderRequest {
-        RenderRequest { width: 1024, height: 768, spp: 4, engine: EngineKind::DEFAULT, format: Format::Ppm, seed: 0 }
+        RenderRequest {
+            width: 1024,
+            height: 768,
+            spp: 4,
+            engine: EngineKind::DEFAULT,
+            format: Format::Ppm,
+            seed: 0,
+            rows: None,
+            parts: None,
+        }
     }
 }
 
 /// The parameter names, as they appear in query strings, JSON and CLI flags.
-pub const PARAMS: [&str; 6] = ["width", "height", "spp", "engine", "format", "seed"];
+pub const PARAMS: [&str; 8] = ["width", "height", "spp", "engine", "format", "seed", "rows", "parts"];
 
 impl RenderRequest {
     /// Samples per subpixel: ⌈spp/4⌉ (smallpt renders 2×2 subpixels).
@@ -274,9 +372,40 @@ impl RenderRequest {
         4 * self.samples_per_subpixel()
     }
 
-    /// Camera samples in the whole image.
+    /// The rows rendered: `rows`, or the whole height.
+    pub fn band(&self) -> RowBand {
+        self.rows.unwrap_or(RowBand { start: 0, end: self.height })
+    }
+
+    /// Camera samples in the rows rendered.
     pub fn total_samples(&self) -> u64 {
-        u64::from(self.width) * u64::from(self.height) * u64::from(self.effective_spp())
+        u64::from(self.width) * u64::from(self.band().len()) * u64::from(self.effective_spp())
+    }
+
+    /// The row bands of a fan-out (`parts`), or `None` for a render done here.
+    pub fn part_bands(&self) -> Option<Vec<RowBand>> {
+        self.parts.map(|n| self.band().split(n))
+    }
+
+    /// The request one part of a fan-out sends: the same image, only `rows`, no `parts`, in
+    /// `format`.
+    pub fn part(&self, rows: RowBand, format: Format) -> RenderRequest {
+        RenderRequest { rows: Some(rows), parts: None, format, ..*self }
+    }
+
+    /// The request as a query string that [`RenderRequest::from_query`] reads back as `self`.
+    pub fn to_query(&self) -> String {
+        let mut q = format!(
+            "width={}&height={}&spp={}&engine={}&format={}&seed={}",
+            self.width, self.height, self.spp, self.engine, self.format, self.seed
+        );
+        if let Some(rows) = self.rows {
+            q += &format!("&rows={rows}");
+        }
+        if let Some(parts) = self.parts {
+            q += &format!("&parts={parts}");
+        }
+        q
     }
 
     /// Checks every field against `limits`.
@@ -292,7 +421,21 @@ impl RenderRequest {
         range("height", self.height, 1, limits.max_height)?;
         range("spp", self.spp, 1, limits.max_spp)?;
         range("seed", self.seed, 0, MAX_SEED)?;
-        let samples = self.total_samples();
+        if let Some(rows) = self.rows
+            && (rows.is_empty() || rows.end > self.height)
+        {
+            return Err(RequestError::BadRows { value: rows.to_string(), height: self.height });
+        }
+        // One instance renders the band, or with `parts` the largest part.
+        let mut samples = self.total_samples();
+        if let Some(parts) = self.parts {
+            range("parts", parts, 1, limits.max_parts.min(self.band().len()))?;
+            samples = self
+                .part_bands()
+                .unwrap_or_default()
+                .first()
+                .map_or(0, |b| u64::from(self.width) * u64::from(b.len()) * u64::from(self.effective_spp()));
+        }
         if samples > limits.max_samples {
             return Err(RequestError::TooManySamples {
                 samples,
@@ -334,6 +477,12 @@ impl RenderRequest {
                 "seed" => req.seed = parse_int(param, value, 0, MAX_SEED)?,
                 "engine" => req.engine = value.parse()?,
                 "format" => req.format = value.parse()?,
+                "rows" => {
+                    // The height may come later in the pairs; `validate` checks the band against it.
+                    let bad = || RequestError::BadRows { value: value.to_string(), height: req.height };
+                    req.rows = Some(value.parse().map_err(|()| bad())?);
+                }
+                "parts" => req.parts = Some(parse_int(param, value, 1, limits.max_parts)?),
                 _ => unreachable!("PARAMS and this match list the same names"),
             }
         }
@@ -403,6 +552,8 @@ pub fn describe(param: &str, limits: &Limits) -> String {
         "seed" => format!("an integer from 0 to {MAX_SEED}"),
         "engine" => format!("one of {}", choice_list(EngineKind::ALL, EngineKind::name)),
         "format" => format!("one of {}", choice_list(Format::ALL, Format::name)),
+        "rows" => "`A-B`: rows A (included) to B (excluded), 0 <= A < B <= height".to_string(),
+        "parts" => format!("an integer from 1 to {} (and at most the rows rendered)", limits.max_parts),
         _ => String::new(),
     }
 }
@@ -538,5 +689,76 @@ mod tests {
         assert!(matches!(j(r#"[1]"#), Err(RequestError::BadBody { .. })));
         assert!(matches!(j(r#"{"spp": 4"#), Err(RequestError::BadBody { .. })));
         assert_eq!(j("nope").unwrap_err().param(), "body");
+    }
+
+    #[test]
+    fn rows_are_a_band_of_the_height() {
+        let r = q("height=10&rows=3-7").unwrap();
+        assert_eq!(r.rows, Some(RowBand { start: 3, end: 7 }));
+        assert_eq!(r.total_samples(), 1024 * 4 * 4);
+        assert_eq!(q("rows=0-10&height=10").unwrap().band(), RowBand { start: 0, end: 10 });
+        assert_eq!(q("").unwrap().band(), RowBand { start: 0, end: 768 });
+        for bad in [
+            "rows=5-5",
+            "rows=6-5",
+            "rows=0-11",
+            "rows=-1-3",
+            "rows=3",
+            "rows=a-b",
+            "rows=1-2-3",
+            "rows=+1-2",
+            "rows= 1-2",
+            "rows=1-99999999999",
+        ] {
+            let e = q(&format!("height=10&{bad}")).unwrap_err();
+            assert!(matches!(e, RequestError::BadRows { .. }), "{bad}: {e:?}");
+            assert_eq!(e.param(), "rows");
+            assert!(e.to_string().contains("A-B"), "{e}");
+        }
+    }
+
+    #[test]
+    fn parts_split_the_band_into_near_equal_bands() {
+        let band = RowBand { start: 0, end: 10 };
+        assert_eq!(
+            band.split(3),
+            [RowBand { start: 0, end: 4 }, RowBand { start: 4, end: 7 }, RowBand { start: 7, end: 10 }]
+        );
+        assert_eq!(band.split(10).len(), 10);
+        assert_eq!(RowBand { start: 5, end: 6 }.split(1), [RowBand { start: 5, end: 6 }]);
+        let r = q("height=10&parts=3&rows=2-9").unwrap();
+        assert_eq!(r.part_bands().unwrap().iter().map(RowBand::len).collect::<Vec<_>>(), [3, 2, 2]);
+        // More parts than rows, zero parts, more than the cap: refused, naming `parts`.
+        for bad in ["height=10&parts=11", "height=10&rows=0-2&parts=3", "parts=0", "parts=101"] {
+            let e = q(bad).unwrap_err();
+            assert_eq!(e.param(), "parts", "{bad}: {e}");
+            assert!(e.to_string().contains(" to "), "{e}");
+        }
+        let capped = Limits { max_parts: 4, ..L };
+        assert_eq!(RenderRequest::from_query("parts=5", &capped).unwrap_err().param(), "parts");
+    }
+
+    #[test]
+    fn the_sample_limit_is_per_instance() {
+        // 8192×8192 at spp 256 is twice the limit in one piece, within it in two parts.
+        assert_eq!(q("width=8192&height=8192&spp=256").unwrap_err().param(), "spp");
+        q("width=8192&height=8192&spp=256&parts=2").unwrap();
+        q("width=8192&height=8192&spp=256&rows=0-4096").unwrap();
+        assert!(matches!(q("width=8192&height=8192&spp=260&parts=2"), Err(RequestError::TooManySamples { .. })));
+        q("width=8192&height=8192&spp=260&parts=3").unwrap();
+    }
+
+    #[test]
+    fn a_request_survives_its_query_string() {
+        for s in ["", "width=64&height=48&spp=9&engine=classic&format=pfm&seed=3&rows=5-40", "parts=7&rows=0-100"] {
+            let r = q(s).unwrap();
+            assert_eq!(q(&r.to_query()).unwrap(), r, "{s}");
+        }
+        let r = q("parts=4&format=png").unwrap();
+        let part = r.part(RowBand { start: 1, end: 2 }, Format::Ppm);
+        assert_eq!(
+            (part.rows, part.parts, part.format, part.spp),
+            (Some(RowBand { start: 1, end: 2 }), None, Format::Ppm, r.spp)
+        );
     }
 }

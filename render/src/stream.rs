@@ -132,8 +132,8 @@ impl RenderStats {
     }
 }
 
-/// Renders `req` on `scene`, calling `sink(row, pixels)` for every row in `opts.order`, where
-/// `row` counts from the top of the image. Returns only after every row reached the sink, or with
+/// Renders `req` on `scene`, calling `sink(row, pixels)` for every row of `req.band()` in
+/// `opts.order`, where `row` counts from the top of the whole image. Returns only after every row reached the sink, or with
 /// the error that stopped it (a cancelled render never looks like a short image).
 ///
 /// A panic in the engine stops the other workers and is resumed on the calling thread.
@@ -148,15 +148,16 @@ where
 {
     let start = Instant::now();
     let engine = engine::build(scene, req);
-    let (w, h) = (req.width, req.height);
+    let band = req.band();
+    let (w, h) = (req.width, band.len());
     let threads = opts.pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
     let window = if opts.window == 0 { default_window(threads) } else { opts.window } as u32;
     let cancel = &opts.cancel;
     cancel.0.rows_done.store(0, Ordering::Relaxed);
     cancel.0.rows_total.store(h, Ordering::Relaxed);
     let row_of = |k: u32| match opts.order {
-        RowOrder::TopDown => k,
-        RowOrder::BottomUp => h - 1 - k,
+        RowOrder::TopDown => band.start + k,
+        RowOrder::BottomUp => band.end - 1 - k,
     };
 
     let next = AtomicU32::new(0);

@@ -106,3 +106,19 @@ fn the_default_engine_is_fast_and_names_its_simd_path() {
         .unwrap();
     assert!(String::from_utf8_lossy(&forced.stderr).contains("(fast, scalar)"));
 }
+
+#[test]
+fn rows_renders_a_band_and_bad_rows_exit_2() {
+    let args = ["--width", "9", "--height", "7", "--spp", "4", "--engine", "classic", "--out", "-"];
+    let whole = render(&args);
+    let band = render(&[&args[..], &["--rows", "2-5"]].concat());
+    assert!(band.status.success(), "{}", String::from_utf8_lossy(&band.stderr));
+    let (h_whole, h_band) = ("P6\n9 7\n255\n".len(), "P6\n9 3\n255\n".len());
+    assert!(band.stdout.starts_with(b"P6\n9 3\n255\n"));
+    assert_eq!(band.stdout[h_band..], whole.stdout[h_whole + 2 * 27..h_whole + 5 * 27]);
+    for bad in ["5-5", "0-8", "x", "3-1"] {
+        let o = render(&[&args[..], &["--rows", bad]].concat());
+        assert_eq!(o.status.code(), Some(2), "--rows {bad}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("rows"), "--rows {bad}");
+    }
+}

@@ -7,7 +7,15 @@ const W: u32 = 40;
 const H: u32 = 30;
 
 fn request(format: Format) -> RenderRequest {
-    RenderRequest { width: W, height: H, spp: 8, engine: EngineKind::Classic, format, seed: 5 }
+    RenderRequest {
+        width: W,
+        height: H,
+        spp: 8,
+        engine: EngineKind::Classic,
+        format,
+        seed: 5,
+        ..RenderRequest::default()
+    }
 }
 
 /// The linear pixels, top row first.

@@ -14,7 +14,15 @@ fn reference(name: &str) -> pfm::PfmImage {
 }
 
 fn request(width: u32, height: u32, spp: u32) -> RenderRequest {
-    RenderRequest { width, height, spp, engine: EngineKind::Fast, format: Format::Pfm, seed: 0 }
+    RenderRequest {
+        width,
+        height,
+        spp,
+        engine: EngineKind::Fast,
+        format: Format::Pfm,
+        seed: 0,
+        ..RenderRequest::default()
+    }
 }
 
 /// Renders every row of `req` on `path` directly through the engine (rows in parallel), top row

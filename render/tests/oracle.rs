@@ -17,7 +17,15 @@ fn reference(name: &str) -> Vec<u8> {
 }
 
 fn classic_p3(width: u32, height: u32, spp: u32) -> Vec<u8> {
-    let req = RenderRequest { width, height, spp, engine: EngineKind::Classic, format: Format::P3, seed: 0 };
+    let req = RenderRequest {
+        width,
+        height,
+        spp,
+        engine: EngineKind::Classic,
+        format: Format::P3,
+        seed: 0,
+        ..RenderRequest::default()
+    };
     render_to_vec(&req, &RenderOptions::default()).unwrap().0
 }
 

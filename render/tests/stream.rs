@@ -9,7 +9,7 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 }
 
 fn req(width: u32, height: u32, spp: u32, format: Format) -> RenderRequest {
-    RenderRequest { width, height, spp, engine: EngineKind::Classic, format, seed: 0 }
+    RenderRequest { width, height, spp, engine: EngineKind::Classic, format, seed: 0, ..RenderRequest::default() }
 }
 
 #[test]

@@ -62,6 +62,36 @@ pub const ENV: &[EnvVar] = &[
         meaning: "on SIGTERM/SIGINT (and in /pre-stop) how long in-flight responses may take to finish",
     },
     EnvVar { name: "RETRY_AFTER_SECS", default: "5", meaning: "Retry-After of a 503 when the queue is full" },
+    EnvVar {
+        name: "FANOUT_URL",
+        default: "unset: `parts` is refused (400)",
+        meaning: "worker endpoint(s) of a fan-out (`parts=N`): one http(s) URL (on FC the function's own HTTP trigger URL) or a comma-separated list used round-robin",
+    },
+    EnvVar {
+        name: "FANOUT_MAX_PARTS",
+        default: "100 (FC's default on-demand instance quota per region)",
+        meaning: "largest `parts`",
+    },
+    EnvVar {
+        name: "FANOUT_CONCURRENCY",
+        default: "32",
+        meaning: "parts in flight or finished and waiting for their turn; the coordinator holds at most this many bands in memory",
+    },
+    EnvVar {
+        name: "FANOUT_RETRIES",
+        default: "3",
+        meaning: "retries of a failed part (refused, reset, 5xx, 429, short body, timeout), with backoff from 100 ms doubling to 2 s",
+    },
+    EnvVar {
+        name: "FANOUT_PART_TIMEOUT_SECS",
+        default: "120",
+        meaning: "a part attempt that receives nothing (head or body bytes) for this long has failed and is retried",
+    },
+    EnvVar {
+        name: "FANOUT_CA_FILE",
+        default: "unset: the Mozilla roots compiled in",
+        meaning: "PEM file of further CA certificates trusted for https `FANOUT_URL`s (a self-hosted pool's private CA)",
+    },
     EnvVar { name: "LOG_FORMAT", default: "text", meaning: "`json` for one JSON object per line" },
     EnvVar { name: "RUST_LOG", default: "info", meaning: "log filter (tracing-subscriber EnvFilter syntax)" },
 ];
@@ -115,6 +145,8 @@ pub struct Config {
     pub retry_after_secs: u64,
     /// JSON log lines.
     pub log_json: bool,
+    /// How `parts` fans a render out.
+    pub fanout: Fanout,
     /// Test hook: a render with seed 65535 panics. Never set from the environment.
     #[doc(hidden)]
     pub fault_injection: bool,
@@ -138,9 +170,49 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(60),
             retry_after_secs: 5,
             log_json: false,
+            fanout: Fanout::default(),
             fault_injection: false,
         }
     }
+}
+
+/// The fan-out's settings (`FANOUT_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fanout {
+    /// Worker endpoints, used round-robin; empty: `parts` is refused.
+    pub urls: Vec<String>,
+    /// Parts in flight or waiting for their turn.
+    pub concurrency: usize,
+    /// Retries of a failed part.
+    pub retries: u32,
+    /// How long a part attempt may receive nothing.
+    pub part_timeout: Duration,
+    /// Extra trusted CA certificates (PEM).
+    pub ca_file: Option<String>,
+}
+
+impl Default for Fanout {
+    fn default() -> Fanout {
+        Fanout { urls: Vec::new(), concurrency: 32, retries: 3, part_timeout: Duration::from_secs(120), ca_file: None }
+    }
+}
+
+/// `FANOUT_URL`: comma-separated absolute http(s) URLs with a host.
+fn fanout_urls(value: &str) -> Result<Vec<String>, ConfigError> {
+    let bad = |reason: String| ConfigError { name: "FANOUT_URL", value: value.to_string(), reason };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            let uri: hyper::Uri = u.parse().map_err(|e| bad(format!("`{u}`: {e}")))?;
+            let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+            if !scheme_ok || uri.host().is_none() {
+                return Err(bad(format!("`{u}` is not an absolute http:// or https:// URL")));
+            }
+            Ok(u.to_string())
+        })
+        .collect()
 }
 
 /// A variable with a value that does not parse.
@@ -181,6 +253,17 @@ impl Config {
             max_height: num("RENDER_MAX_HEIGHT", get("RENDER_MAX_HEIGHT"), d.limits.max_height)?,
             max_spp: num("RENDER_MAX_SPP", get("RENDER_MAX_SPP"), d.limits.max_spp)?,
             max_samples: num("RENDER_MAX_SAMPLES", get("RENDER_MAX_SAMPLES"), d.limits.max_samples)?,
+            max_parts: num("FANOUT_MAX_PARTS", get("FANOUT_MAX_PARTS"), d.limits.max_parts)?,
+        };
+        let df = &d.fanout;
+        let fanout = Fanout {
+            urls: get("FANOUT_URL").map(|v| fanout_urls(&v)).transpose()?.unwrap_or_default(),
+            concurrency: num("FANOUT_CONCURRENCY", get("FANOUT_CONCURRENCY"), df.concurrency)?.max(1),
+            retries: num("FANOUT_RETRIES", get("FANOUT_RETRIES"), df.retries)?,
+            part_timeout: Duration::from_secs(
+                num("FANOUT_PART_TIMEOUT_SECS", get("FANOUT_PART_TIMEOUT_SECS"), df.part_timeout.as_secs())?.max(1),
+            ),
+            ca_file: get("FANOUT_CA_FILE"),
         };
         let response_cap = match get("MAX_RESPONSE_BYTES").map(|v| v.trim().to_ascii_lowercase()) {
             None => ResponseCap::Auto,
@@ -216,6 +299,7 @@ impl Config {
             shutdown_grace: secs("SHUTDOWN_GRACE_SECS", d.shutdown_grace)?,
             retry_after_secs: num("RETRY_AFTER_SECS", get("RETRY_AFTER_SECS"), d.retry_after_secs)?,
             log_json: get("LOG_FORMAT").is_some_and(|v| v.trim().eq_ignore_ascii_case("json")),
+            fanout,
             fault_injection: false,
         })
     }
@@ -281,6 +365,23 @@ mod tests {
         assert!(config(&[("RENDER_CONCURRENCY", "0")]).is_err());
         for name in ["PORT", "RENDER_MAX_SAMPLES", "MAX_RESPONSE_BYTES", "SHUTDOWN_GRACE_SECS", "LOG_FORMAT"] {
             assert!(ENV.iter().any(|v| v.name == name), "{name}");
+        }
+    }
+
+    #[test]
+    fn fanout_settings() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.fanout, c.limits.max_parts), (Fanout::default(), 100));
+        let c = config(&[
+            ("FANOUT_URL", "http://127.0.0.1:9001/, https://f.example.com/a/b?x=1"),
+            ("FANOUT_MAX_PARTS", "8"),
+            ("FANOUT_RETRIES", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.fanout.urls, ["http://127.0.0.1:9001/", "https://f.example.com/a/b?x=1"]);
+        assert_eq!((c.limits.max_parts, c.fanout.retries), (8, 0));
+        for bad in ["ftp://host/", "/relative", "http://", "not a url"] {
+            assert!(config(&[("FANOUT_URL", bad)]).is_err(), "{bad}");
         }
     }
 

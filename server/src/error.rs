@@ -59,6 +59,22 @@ pub enum AppError {
     /// The render panicked or failed; details are in the log.
     #[error("the render failed")]
     RenderFailed,
+    /// `parts` on a server with no `FANOUT_URL`.
+    #[error("parameter `parts` needs a fan-out: this server has no workers (FANOUT_URL is unset); leave out `parts`")]
+    FanoutOff,
+    /// `parts` on a request that is itself a part of a fan-out.
+    #[error("parameter `parts` is refused on a request that is itself a part of a fan-out (x-render-part)")]
+    FanoutNested,
+    /// A part of a fan-out failed after its retries, before the response began.
+    #[error("part {index} (rows {rows}) of the fan-out failed: {reason}")]
+    PartFailed {
+        /// The part's index.
+        index: usize,
+        /// Its rows.
+        rows: render::RowBand,
+        /// The last attempt's error.
+        reason: String,
+    },
 }
 
 impl AppError {
@@ -71,6 +87,8 @@ impl AppError {
             AppError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             AppError::QueueFull { .. } | AppError::QueuedTooLong => StatusCode::SERVICE_UNAVAILABLE,
             AppError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            AppError::FanoutOff | AppError::FanoutNested => StatusCode::BAD_REQUEST,
+            AppError::PartFailed { .. } => StatusCode::BAD_GATEWAY,
             AppError::RenderFailed => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +99,7 @@ impl AppError {
             AppError::BadRequest(e) => Some(e.param()),
             AppError::BodyTooLarge { .. } | AppError::BodyUnreadable => Some("body"),
             AppError::ResponseTooLarge { .. } => Some("format"),
+            AppError::FanoutOff | AppError::FanoutNested => Some("parts"),
             _ => None,
         }
     }
@@ -90,6 +109,10 @@ impl AppError {
         let mut v = serde_json::json!({ "error": self.to_string() });
         if let Some(p) = self.param() {
             v["param"] = p.into();
+        }
+        if let AppError::PartFailed { index, rows, .. } = self {
+            v["part"] = (*index).into();
+            v["rows"] = rows.to_string().into();
         }
         v
     }

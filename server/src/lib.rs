@@ -7,6 +7,7 @@
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod fanout;
 pub mod framing;
 pub mod renderer;
 pub mod service;
@@ -38,7 +39,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         queue = config.queue,
         "listening"
     );
-    let state = Arc::new(State { config, renderer });
+    let fanout = fanout::Pool::new(&config.fanout)?;
+    let state = Arc::new(State { config, renderer, fanout });
     let mut builder = http1::Builder::new();
     builder
         .keep_alive(true)

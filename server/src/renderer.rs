@@ -73,6 +73,17 @@ pub enum Failure {
     Io(String),
     /// The render panicked.
     Panic(String),
+    /// A fan-out's part failed for good.
+    Part {
+        /// The part's index (0 is the top band).
+        index: usize,
+        /// Its rows.
+        rows: render::RowBand,
+        /// The last attempt's error.
+        reason: String,
+    },
+    /// A fan-out's deadline passed.
+    Deadline,
 }
 
 /// A render that has started: the first row's arrival (or the failure before it) on `head`,
@@ -136,6 +147,13 @@ impl Renderer {
         }
     }
 
+    /// Counts work that needs no render slot (a fan-out's coordination) as active, so `/healthz`
+    /// shows it and PreStop waits for it.
+    pub fn track(self: &Arc<Self>) -> Active {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        Active(self.clone())
+    }
+
     /// Takes a render slot, queueing (FIFO) if all are busy: 503 at once if the queue is full,
     /// 503 if `deadline` passes in the queue.
     pub async fn admit(self: &Arc<Self>, deadline: Instant) -> Result<(OwnedSemaphorePermit, Active), AppError> {
@@ -169,7 +187,7 @@ impl Renderer {
         let (head_tx, head) = oneshot::channel();
         let (data_tx, data) = mpsc::channel(CHANNEL_CHUNKS);
         let bytes = Arc::new(AtomicU64::new(0));
-        let writer = ChannelWriter { tx: data_tx.clone(), bytes: bytes.clone() };
+        let writer = ChannelWriter::new(data_tx.clone(), bytes.clone());
         let bytes_done = bytes.clone();
         let pool = self.pool.clone();
         let fault = self.fault_injection;
@@ -216,6 +234,7 @@ fn log_outcome(outcome: &Result<RenderStats, Failure>, bytes: u64) {
         Err(Failure::Cancelled) => warn!(bytes, "render cancelled"),
         Err(Failure::Io(e)) => warn!(bytes, error = %e, "render stopped: output failed"),
         Err(Failure::Panic(msg)) => error!(bytes, panic = %msg, "render panicked"),
+        Err(f @ (Failure::Part { .. } | Failure::Deadline)) => warn!(bytes, failure = ?f, "render failed"),
     }
 }
 
@@ -232,7 +251,7 @@ fn drive(
     if fault_injection && req.seed == render::request::MAX_SEED {
         panic!("injected fault (seed {})", req.seed);
     }
-    let mut enc = encode::encoder(req.format, req.width, req.height, writer)?;
+    let mut enc = encode::encoder(req.format, req.width, req.band().len(), writer)?;
     let opts =
         RenderOptions { pool: Some(pool), order: encode::row_order(req.format), window: 0, cancel: cancel.clone() };
     let stats = render::render_rows(&Scene::default(), req, &opts, |_, pixels| {
@@ -248,9 +267,16 @@ fn drive(
 
 /// Each write becomes one chunk of the body; blocks while the channel is full (the client is
 /// slower than the render), fails once the body is gone.
-struct ChannelWriter {
+pub(crate) struct ChannelWriter {
     tx: mpsc::Sender<Chunk>,
     bytes: Arc<AtomicU64>,
+}
+
+impl ChannelWriter {
+    /// Writes into `tx`, counting the bytes in `bytes`.
+    pub(crate) fn new(tx: mpsc::Sender<Chunk>, bytes: Arc<AtomicU64>) -> ChannelWriter {
+        ChannelWriter { tx, bytes }
+    }
 }
 
 impl Write for ChannelWriter {

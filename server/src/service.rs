@@ -4,6 +4,7 @@
 use crate::body::Body;
 use crate::config::Config;
 use crate::error::{AppError, json_response};
+use crate::fanout;
 use crate::renderer::{CancelOnDrop, Failure, Renderer};
 use base64::Engine as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -39,6 +40,8 @@ pub struct State {
     pub config: Config,
     /// The render pool and its queue.
     pub renderer: Arc<Renderer>,
+    /// The fan-out's workers, when `FANOUT_URL` is set.
+    pub fanout: Option<Arc<fanout::Pool>>,
 }
 
 /// What one request knows about itself.
@@ -46,6 +49,10 @@ struct Ctx {
     id: String,
     deadline: Instant,
     platform_headers: bool,
+    /// `x-render-part`: this request is a part of that fan-out.
+    part_of: Option<String>,
+    /// The caller's `Authorization`, forwarded to a fan-out's parts.
+    authorization: Option<HeaderValue>,
 }
 
 /// How a render's result goes back.
@@ -80,6 +87,12 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
         deadline: Instant::now() + deadline_for(&state.config, req.headers()),
         platform_headers: req.headers().contains_key("x-scf-request-id")
             || req.headers().contains_key("x-cff-request-id"),
+        // Logged, so kept to the request-id alphabet: a caller cannot write into the log through it.
+        part_of: req.headers().get(fanout::PART_HEADER).map(|v| {
+            let v = v.to_str().unwrap_or("");
+            v.chars().filter(|c| c.is_ascii_alphanumeric() || "._:-".contains(*c)).take(128).collect()
+        }),
+        authorization: req.headers().get(hyper::header::AUTHORIZATION).cloned(),
     };
     let fg_event = req.headers().contains_key("x-cff-request-id") && !req.headers().contains_key("x-fc-control-path");
     let result = match (&method, path.as_str()) {
@@ -203,8 +216,16 @@ async fn render(
     reply: Reply,
     log: InvokeLog,
 ) -> Result<Response<Body>, AppError> {
+    if req.parts.is_some() {
+        if ctx.part_of.is_some() {
+            return Err(AppError::FanoutNested);
+        }
+        if state.fanout.is_none() {
+            return Err(AppError::FanoutOff);
+        }
+    }
     if let Some(cap) = state.config.response_cap_for(ctx.platform_headers) {
-        let image = encode::output_size(req.format, req.width, req.height).bound();
+        let image = encode::output_size(req.format, req.width, req.band().len()).bound();
         let bytes = match reply {
             Reply::Raw => image,
             // base64 plus the envelope's few fields.
@@ -221,20 +242,38 @@ async fn render(
         engine = req.engine.name(),
         format = req.format.name(),
         seed = req.seed,
+        rows = req.rows.map(|r| r.to_string()),
+        parts = req.parts,
+        part_of = ctx.part_of.as_deref(),
         "render requested"
     );
-    let cancel = CancelOnDrop(CancelToken::new());
-    let (permit, active) = state.renderer.admit(ctx.deadline).await?;
-    let started = state.renderer.start(req, cancel.0.clone(), permit, active);
+    let (started, keep): (_, Box<dyn Send>) = match &state.fanout {
+        Some(pool) if req.parts.is_some() => {
+            let job = fanout::Job::new(req, ctx.id.clone(), ctx.authorization.clone(), ctx.deadline);
+            let running = fanout::start(pool.clone(), job);
+            // The fan-out enforces its deadline itself; it counts as active while it runs.
+            (running.started, Box::new((running.guard, state.renderer.track())))
+        }
+        _ => {
+            let cancel = CancelOnDrop(CancelToken::new());
+            let (permit, active) = state.renderer.admit(ctx.deadline).await?;
+            let started = state.renderer.start(req, cancel.0.clone(), permit, active);
+            let watchdog = Watchdog::spawn(ctx.deadline, cancel.0.clone());
+            (started, Box::new((cancel, watchdog)))
+        }
+    };
     match tokio::time::timeout_at(ctx.deadline.into(), started.head).await {
         Ok(Ok(Ok(()))) => {}
-        Err(_) | Ok(Ok(Err(Failure::Cancelled))) => return Err(AppError::DeadlineExceeded),
+        Err(_) | Ok(Ok(Err(Failure::Cancelled | Failure::Deadline))) => return Err(AppError::DeadlineExceeded),
+        Ok(Ok(Err(Failure::Part { index, rows, reason }))) => return Err(AppError::PartFailed { index, rows, reason }),
         Ok(Ok(Err(_))) | Ok(Err(_)) => return Err(AppError::RenderFailed),
     }
-    let watchdog = Watchdog::spawn(ctx.deadline, cancel.0.clone());
-    let guard = StreamGuard { _cancel: cancel, _watchdog: watchdog, _log: log, bytes: started.bytes };
+    let guard = StreamGuard { _keep: keep, _log: log, bytes: started.bytes };
     let mut res = Response::new(Body::stream(started.data, guard));
     let h = res.headers_mut();
+    if let Some(parts) = req.parts {
+        h.insert(HeaderName::from_static(fanout::PARTS_HEADER), parts.into());
+    }
     h.insert(CONTENT_TYPE, HeaderValue::from_static(req.format.content_type()));
     let disposition = format!("inline; filename=\"image.{}\"", req.format.extension());
     h.insert(CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ASCII"));
@@ -245,8 +284,8 @@ async fn render(
 
 /// Everything a streaming body keeps alive; dropping it cancels the render.
 struct StreamGuard {
-    _cancel: CancelOnDrop,
-    _watchdog: Watchdog,
+    /// Cancels the render (or stops the fan-out) when dropped.
+    _keep: Box<dyn Send>,
     _log: InvokeLog,
     bytes: Arc<AtomicU64>,
 }

@@ -3,6 +3,12 @@
 //!
 //! PFM stores rows bottom to top; rather than buffer the image, the driver renders PFM bottom-up
 //! ([`RowOrder::BottomUp`]), so every format streams in constant memory.
+//!
+//! Every encoder also takes *raw* rows: the row as its lossless carrier format stores it
+//! ([`carrier`]: P6's three bytes a pixel for the 8-bit formats, PFM's twelve for PFM). A
+//! fan-out's parts travel in the carrier, and the coordinator re-encodes their rows with
+//! [`RowEncoder::write_raw_row`]: the same bytes as encoding the pixels here, since the 8-bit
+//! formats are a function of the quantised bytes and PFM of the f32 values.
 
 pub mod pfm;
 pub mod png;
@@ -17,6 +23,8 @@ use std::io::{self, Write};
 pub trait RowEncoder {
     /// Encodes the next row (in [`row_order`]) and writes it out.
     fn write_row(&mut self, pixels: &[Rgb]) -> io::Result<()>;
+    /// Encodes the next row given as [`carrier`] data ([`raw_row_len`] bytes) and writes it out.
+    fn write_raw_row(&mut self, raw: &[u8]) -> io::Result<()>;
     /// Writes whatever the format needs after the last row and flushes.
     fn finish(self: Box<Self>) -> io::Result<()>;
 }
@@ -26,6 +34,35 @@ pub fn row_order(format: Format) -> RowOrder {
     match format {
         Format::Pfm => RowOrder::BottomUp,
         Format::Ppm | Format::P3 | Format::Png => RowOrder::TopDown,
+    }
+}
+
+/// The lossless format whose rows carry `format`'s information: P6 for the 8-bit formats (the
+/// quantised bytes), PFM for PFM (the f32 values).
+pub fn carrier(format: Format) -> Format {
+    match format {
+        Format::Pfm => Format::Pfm,
+        Format::Ppm | Format::P3 | Format::Png => Format::Ppm,
+    }
+}
+
+/// Bytes in one raw row of `width` pixels of `format`'s [`carrier`].
+pub fn raw_row_len(format: Format, width: u32) -> usize {
+    let per_pixel = match carrier(format) {
+        Format::Pfm => 12,
+        _ => 3,
+    };
+    per_pixel * width as usize
+}
+
+/// The header of a P6 or PFM image (the formats whose header is all that precedes the rows).
+pub fn header(format: Format, width: u32, height: u32) -> String {
+    match format {
+        Format::Ppm => format!("P6\n{width} {height}\n255\n"),
+        Format::P3 => format!("P3\n{width} {height}\n255\n"),
+        // Negative scale: little-endian.
+        Format::Pfm => format!("PF\n{width} {height}\n-1.0\n"),
+        Format::Png => String::new(),
     }
 }
 
@@ -61,12 +98,12 @@ impl OutputSize {
 /// How large `format` at `width`×`height` can be, known before rendering.
 pub fn output_size(format: Format, width: u32, height: u32) -> OutputSize {
     let pixels = u64::from(width) * u64::from(height);
-    let header = format!("P6\n{width} {height}\n255\n").len() as u64;
+    let header = header(format, width, height).len() as u64;
     match format {
         Format::Ppm => OutputSize::Exact(header + 3 * pixels),
         // "255 255 255 " is the longest a pixel gets.
         Format::P3 => OutputSize::AtMost(header + 12 * pixels),
-        Format::Pfm => OutputSize::Exact(format!("PF\n{width} {height}\n-1.0\n").len() as u64 + 12 * pixels),
+        Format::Pfm => OutputSize::Exact(header + 12 * pixels),
         Format::Png => OutputSize::AtMost(png::max_size(width, height)),
     }
 }
@@ -75,6 +112,17 @@ pub fn output_size(format: Format, width: u32, height: u32) -> OutputSize {
 #[inline]
 pub fn to_int(x: f64) -> u8 {
     (clamp(x).powf(1.0 / 2.2) * 255.0 + 0.5) as i32 as u8
+}
+
+/// A row quantised with [`to_int`] into `buf`: three bytes a pixel, P6's row.
+fn quantise(pixels: &[Rgb], buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend(pixels.iter().flat_map(|p| [to_int(p.x), to_int(p.y), to_int(p.z)]));
+}
+
+/// The error for a raw row of the wrong length.
+fn raw_len_error(got: usize, want: usize) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("a raw row of {got} bytes where the width takes {want}"))
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! Rows must arrive bottom row first (see [`super::row_order`]); the driver renders them in that
 //! order, so nothing is buffered beyond one row.
 
-use super::RowEncoder;
+use super::{RowEncoder, header, raw_len_error};
+use crate::request::Format;
 use crate::stream::Rgb;
 use std::io::{self, Write};
 
@@ -11,13 +12,14 @@ use std::io::{self, Write};
 pub struct Pfm<W: Write> {
     out: W,
     buf: Vec<u8>,
+    row_len: usize,
 }
 
 impl<W: Write> Pfm<W> {
     /// Writes the header.
     pub fn new(width: u32, height: u32, mut out: W) -> io::Result<Self> {
-        write!(out, "PF\n{width} {height}\n-1.0\n")?;
-        Ok(Pfm { out, buf: Vec::with_capacity(12 * width as usize) })
+        out.write_all(header(Format::Pfm, width, height).as_bytes())?;
+        Ok(Pfm { out, buf: Vec::with_capacity(12 * width as usize), row_len: 12 * width as usize })
     }
 }
 
@@ -30,6 +32,12 @@ impl<W: Write> RowEncoder for Pfm<W> {
             }
         }
         self.out.write_all(&self.buf)
+    }
+    fn write_raw_row(&mut self, raw: &[u8]) -> io::Result<()> {
+        if raw.len() != self.row_len {
+            return Err(raw_len_error(raw.len(), self.row_len));
+        }
+        self.out.write_all(raw)
     }
     fn finish(mut self: Box<Self>) -> io::Result<()> {
         self.out.flush()

@@ -1,6 +1,6 @@
-//! PNG: 8-bit RGB through the `png` crate's stream writer, a row at a time.
+//! PNG: 8-bit RGB through the `png` crate's stream writer, a row at a time; its raw row is P6's.
 
-use super::{RowEncoder, to_int};
+use super::{RowEncoder, quantise, raw_len_error};
 use crate::stream::Rgb;
 use std::io::{self, Write};
 
@@ -8,6 +8,7 @@ use std::io::{self, Write};
 pub struct Png<'w, W: Write> {
     stream: ::png::StreamWriter<'w, W>,
     buf: Vec<u8>,
+    row_len: usize,
 }
 
 fn io_err(e: ::png::EncodingError) -> io::Error {
@@ -26,15 +27,20 @@ impl<W: Write> Png<'static, W> {
         // Fast deflate: this output is a preview over HTTP; a render costs far more than the bytes.
         enc.set_compression(::png::Compression::Fast);
         let stream = enc.write_header().map_err(io_err)?.into_stream_writer().map_err(io_err)?;
-        Ok(Png { stream, buf: Vec::with_capacity(3 * width as usize) })
+        Ok(Png { stream, buf: Vec::with_capacity(3 * width as usize), row_len: 3 * width as usize })
     }
 }
 
 impl<W: Write> RowEncoder for Png<'_, W> {
     fn write_row(&mut self, pixels: &[Rgb]) -> io::Result<()> {
-        self.buf.clear();
-        self.buf.extend(pixels.iter().flat_map(|p| [to_int(p.x), to_int(p.y), to_int(p.z)]));
+        quantise(pixels, &mut self.buf);
         self.stream.write_all(&self.buf)
+    }
+    fn write_raw_row(&mut self, raw: &[u8]) -> io::Result<()> {
+        if raw.len() != self.row_len {
+            return Err(raw_len_error(raw.len(), self.row_len));
+        }
+        self.stream.write_all(raw)
     }
     fn finish(self: Box<Self>) -> io::Result<()> {
         self.stream.finish().map_err(io_err)

@@ -1,6 +1,8 @@
-//! PPM: binary P6, and P3 in smallpt's exact ASCII layout.
+//! PPM: binary P6, and P3 in smallpt's exact ASCII layout. Both are written from the quantised
+//! bytes, so a P6 row is also their raw row.
 
-use super::{RowEncoder, to_int};
+use super::{RowEncoder, header, quantise, raw_len_error};
+use crate::request::Format;
 use crate::stream::Rgb;
 use std::io::{self, Write};
 
@@ -8,21 +10,27 @@ use std::io::{self, Write};
 pub struct P6<W: Write> {
     out: W,
     buf: Vec<u8>,
+    row_len: usize,
 }
 
 impl<W: Write> P6<W> {
     /// Writes the header.
     pub fn new(width: u32, height: u32, mut out: W) -> io::Result<Self> {
-        write!(out, "P6\n{width} {height}\n255\n")?;
-        Ok(P6 { out, buf: Vec::with_capacity(3 * width as usize) })
+        out.write_all(header(Format::Ppm, width, height).as_bytes())?;
+        Ok(P6 { out, buf: Vec::with_capacity(3 * width as usize), row_len: 3 * width as usize })
     }
 }
 
 impl<W: Write> RowEncoder for P6<W> {
     fn write_row(&mut self, pixels: &[Rgb]) -> io::Result<()> {
-        self.buf.clear();
-        self.buf.extend(pixels.iter().flat_map(|p| [to_int(p.x), to_int(p.y), to_int(p.z)]));
+        quantise(pixels, &mut self.buf);
         self.out.write_all(&self.buf)
+    }
+    fn write_raw_row(&mut self, raw: &[u8]) -> io::Result<()> {
+        if raw.len() != self.row_len {
+            return Err(raw_len_error(raw.len(), self.row_len));
+        }
+        self.out.write_all(raw)
     }
     fn finish(mut self: Box<Self>) -> io::Result<()> {
         self.out.flush()
@@ -33,22 +41,39 @@ impl<W: Write> RowEncoder for P6<W> {
 /// pixel, no newlines, no trailing newline.
 pub struct P3<W: Write> {
     out: W,
+    bytes: Vec<u8>,
     buf: Vec<u8>,
+    row_len: usize,
 }
 
 impl<W: Write> P3<W> {
     /// Writes the header.
     pub fn new(width: u32, height: u32, mut out: W) -> io::Result<Self> {
-        write!(out, "P3\n{width} {height}\n255\n")?;
-        Ok(P3 { out, buf: Vec::with_capacity(12 * width as usize) })
+        out.write_all(header(Format::P3, width, height).as_bytes())?;
+        Ok(P3 {
+            out,
+            bytes: Vec::with_capacity(3 * width as usize),
+            buf: Vec::with_capacity(12 * width as usize),
+            row_len: 3 * width as usize,
+        })
     }
 }
 
 impl<W: Write> RowEncoder for P3<W> {
     fn write_row(&mut self, pixels: &[Rgb]) -> io::Result<()> {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        quantise(pixels, &mut bytes);
+        let result = self.write_raw_row(&bytes);
+        self.bytes = bytes;
+        result
+    }
+    fn write_raw_row(&mut self, raw: &[u8]) -> io::Result<()> {
+        if raw.len() != self.row_len {
+            return Err(raw_len_error(raw.len(), self.row_len));
+        }
         self.buf.clear();
-        for p in pixels {
-            write!(self.buf, "{} {} {} ", to_int(p.x), to_int(p.y), to_int(p.z))?;
+        for p in raw.chunks_exact(3) {
+            write!(self.buf, "{} {} {} ", p[0], p[1], p[2])?;
         }
         self.out.write_all(&self.buf)
     }

@@ -7,8 +7,11 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{HeaderMap, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use server::Config;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
@@ -174,4 +177,87 @@ pub async fn wait_queued(addr: SocketAddr, n: u64) {
         assert!(t.elapsed() < TIMEOUT, "never {n} queued");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The binary, running, its stdout collected line by line.
+pub struct Proc {
+    child: Child,
+    pub addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+    pub started: Duration,
+}
+
+impl Drop for Proc {
+    /// A test that fails midway leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    pub fn spawn(env: &[(&str, &str)]) -> Proc {
+        let t = Instant::now();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
+        cmd.env_clear().env("PORT", "0").env("RENDER_THREADS", "2").envs(env.iter().copied());
+        let mut child =
+            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).current_dir("/").spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (port_tx, port_rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(port) = listening_port(&line) {
+                    let _ = port_tx.send(port);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let port = port_rx.recv_timeout(Duration::from_secs(10)).expect("no `listening` line");
+        Proc { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), lines, started: t.elapsed() }
+    }
+
+    pub fn sigterm(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends `kill -<sig>` (TERM, KILL, STOP, CONT).
+    pub fn signal(&self, sig: &str) {
+        let ok =
+            Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok);
+    }
+
+    /// The stdout lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) for the exit; returns its code and every stdout line.
+    pub fn wait(mut self, within: Duration) -> (Option<i32>, Vec<String>) {
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if t.elapsed() > within {
+                let _ = self.child.kill();
+                panic!("server did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let lines = self.lines.lock().unwrap().clone();
+        (status.code(), lines)
+    }
+}
+
+/// The port of a `listening` log line, text (`addr=0.0.0.0:N`) or JSON (`"addr":"0.0.0.0:N"`).
+fn listening_port(line: &str) -> Option<u16> {
+    if !line.contains("listening") {
+        return None;
+    }
+    let rest = &line[line.find("0.0.0.0:")? + 8..];
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }

@@ -132,12 +132,24 @@ mod tests {
         (img, segments)
     }
 
+    /// A fast-engine PFM request at spp 16.
+    fn pfm_request(width: u32, height: u32, seed: u32) -> RenderRequest {
+        RenderRequest {
+            width,
+            height,
+            spp: 16,
+            engine: EngineKind::Fast,
+            format: Format::Pfm,
+            seed,
+            ..RenderRequest::default()
+        }
+    }
+
     /// A lane that hits a black sphere reads other spheres' table entries (see `Kernel::slot`)
     /// but ends at once: nothing of them reaches the image.
     #[test]
     fn narrow_lookups_change_nothing() {
-        let req =
-            RenderRequest { width: 64, height: 48, spp: 16, engine: EngineKind::Fast, format: Format::Pfm, seed: 9 };
+        let req = pfm_request(64, 48, 9);
         let kernel = || Kernel::new(&Scene::cornell(), req.width, req.height, req.samples_per_subpixel(), req.seed);
         let (narrow, wide) = (render_with(&req, kernel()).0, render_with(&req, kernel().wide_lookups()).0);
         assert!(narrow == wide, "images differ");
@@ -165,8 +177,7 @@ mod tests {
     /// an image mean.
     #[test]
     fn segments_per_sample_are_the_estimators() {
-        let req =
-            RenderRequest { width: 64, height: 48, spp: 16, engine: EngineKind::Fast, format: Format::Pfm, seed: 5 };
+        let req = pfm_request(64, 48, 5);
         let kernel = Kernel::new(&Scene::cornell(), req.width, req.height, req.samples_per_subpixel(), req.seed);
         let (_, segments) = render_with(&req, kernel);
         let per_sample = segments as f64 / req.total_samples() as f64;
@@ -178,8 +189,7 @@ mod tests {
     /// wall per axis, but for the few pixels where that rule lets a ray out (see `walls.rs`).
     #[test]
     fn testing_every_wall_gives_the_same_image() {
-        let req =
-            RenderRequest { width: 96, height: 72, spp: 16, engine: EngineKind::Fast, format: Format::Pfm, seed: 3 };
+        let req = pfm_request(96, 72, 3);
         let cornell = Scene::cornell();
         assert!(Kernel::new(&cornell, 96, 72, 4, 3).uses_walls(), "smallpt's room gets the wall pairs");
         assert!(!Kernel::build(&cornell, 96, 72, 4, 3, false).uses_walls());

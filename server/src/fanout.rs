@@ -1,0 +1,685 @@
+//! The fan-out coordinator: a request with `parts=N` is cut into N row bands
+//! ([`RowBand::split`]: near-equal, the larger first), each sent as an HTTP request (`rows=A-B`, in
+//! the format's lossless carrier, P6 or PFM) to the worker endpoints of `FANOUT_URL`, and the
+//! bands' rows are re-encoded in the requested format into one streamed response. The coordinator
+//! renders nothing itself: it only waits on sockets and re-encodes.
+//!
+//! Why it can stay simple: a band's bytes depend only on the request and its rows, never on the
+//! process that renders them, so every attempt at a band — a retry, a hedged duplicate — sends the
+//! same bytes. All attempts at a band write into one buffer, each extending the prefix the others
+//! already have (and checked against it where they overlap); the band is done when any of them
+//! reaches its end, and the others are dropped, which closes their connections and so stops their
+//! renders. A retry after a reset resumes where the band had got to; a hedge that overtakes a
+//! straggler simply wins.
+//!
+//! Shape: a scheduler task starts parts in output order, at most `FANOUT_CONCURRENCY` bands ahead
+//! of the merge, and retries, hedges and times them; the merge, on a blocking thread (PNG's
+//! compression is CPU work), takes each band's rows in turn as they arrive, re-encodes them and
+//! feeds the response body through the same bounded channel a local render uses. Bands that
+//! finish ahead of their turn wait in memory; the window bounds that memory to
+//! `FANOUT_CONCURRENCY` bands.
+
+use crate::config::Fanout as Settings;
+use crate::renderer::{ChannelWriter, Failure, Started};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::header::{AUTHORIZATION, HeaderValue};
+use hyper::{Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use render::encode::{self, carrier, raw_row_len};
+use render::{RenderRequest, RowBand, RowOrder};
+use std::io;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tracing::{Instrument, info, warn};
+
+/// Request header on every part, valued `<request id>.p<index>`: its receiver refuses `parts`
+/// (no recursion) and logs it.
+pub const PART_HEADER: &str = "x-render-part";
+/// Response header: the parts a fan-out used.
+pub const PARTS_HEADER: &str = "x-render-parts";
+
+/// A part still running after this many times the median finished part's time gets a duplicate.
+const HEDGE_FACTOR: f64 = 2.0;
+/// The first retry waits this long; each further one twice as long, up to [`BACKOFF_MAX`].
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// How often the scheduler looks for stragglers and at the deadline when nothing else happens.
+const TICK: Duration = Duration::from_millis(20);
+/// How often the merge, waiting for rows, looks whether the response is still wanted.
+const MERGE_POLL: Duration = Duration::from_millis(100);
+/// Chunks buffered between the merge and the response body (as for a local render).
+const CHANNEL_CHUNKS: usize = 16;
+
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// The worker endpoints and one kept-alive HTTP/HTTPS client for them, shared by every fan-out.
+pub struct Pool {
+    client: HttpsClient,
+    urls: Vec<Uri>,
+    next: AtomicUsize,
+    settings: Settings,
+}
+
+impl Pool {
+    /// The pool of `settings.urls`; `None` when there are none (fan-out off).
+    pub fn new(settings: &Settings) -> io::Result<Option<Arc<Pool>>> {
+        if settings.urls.is_empty() {
+            return Ok(None);
+        }
+        let urls =
+            settings.urls.iter().map(|u| u.parse::<Uri>().map_err(io::Error::other)).collect::<Result<_, _>>()?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(settings.ca_file.as_deref())?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).build(https);
+        Ok(Some(Arc::new(Pool { client, urls, next: AtomicUsize::new(0), settings: settings.clone() })))
+    }
+
+    /// Where attempt `n` (from 0, hedges counted) at part `index` of a job goes: round-robin from
+    /// the job's first endpoint, so a job's parts spread over the list and each retry or hedge of a
+    /// part goes to the next endpoint after the one that failed or stalled.
+    fn url(&self, job: &Job, index: usize, n: usize) -> &Uri {
+        &self.urls[(job.first_url + index + n) % self.urls.len()]
+    }
+}
+
+/// rustls with ring, the Mozilla roots compiled in (the image has no certificate store) and the
+/// certificates of `ca_file`, if given.
+fn tls_config(ca_file: Option<&str>) -> io::Result<rustls::ClientConfig> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = ca_file {
+        let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, format!("FANOUT_CA_FILE {path}: {e}"));
+        let mut added = 0;
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
+            roots.add(cert.map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad("no certificate in the file".into()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// One fan-out: what to render and whom it is for.
+pub struct Job {
+    /// The client's request (with `parts`).
+    pub req: RenderRequest,
+    /// The client's request id; part `i` is `<id>.p<i>`.
+    pub id: String,
+    /// The client's `Authorization`, forwarded to every part (a JWT-protected trigger).
+    pub authorization: Option<HeaderValue>,
+    /// The client's deadline: it bounds the whole fan-out.
+    pub deadline: Instant,
+    /// Part 0's endpoint (set by [`start`]): jobs start at different ones.
+    first_url: usize,
+}
+
+impl Job {
+    /// A fan-out of `req` for the request `id`.
+    pub fn new(req: RenderRequest, id: String, authorization: Option<HeaderValue>, deadline: Instant) -> Job {
+        Job { req, id, authorization, deadline, first_url: 0 }
+    }
+}
+
+/// Per-fan-out counters for the summary line.
+#[derive(Default)]
+struct Counters {
+    retries: AtomicU32,
+    duplicates: AtomicU32,
+    /// The sum of every part attempt's time: the instance time the parts cost.
+    part_us: AtomicU64,
+}
+
+/// One band's progress, written by its attempts, read by the merge.
+struct BandState {
+    rows: RowBand,
+    /// The band's data (rows without the header), as far as any attempt got.
+    data: Vec<u8>,
+    /// Length of the whole band's data.
+    expected: usize,
+    done: bool,
+    started: Option<Instant>,
+    /// First start to completion.
+    took: Option<Duration>,
+    hedged: bool,
+    /// Attempts started (hedges included).
+    attempts: usize,
+}
+
+/// Why a fan-out ended without an image.
+#[derive(Clone, Debug)]
+enum End {
+    Part {
+        index: usize,
+        rows: RowBand,
+        reason: String,
+    },
+    Deadline,
+    /// The client went away (or the merge stopped).
+    Stopped,
+}
+
+struct Progress {
+    bands: Vec<BandState>,
+    /// Bands the merge has finished, counted in output order.
+    merged: usize,
+    end: Option<End>,
+}
+
+/// What the scheduler, the attempts and the merge share.
+struct Shared {
+    progress: Mutex<Progress>,
+    /// Wakes the merge: rows arrived, or the fan-out ended.
+    rows_in: Condvar,
+    /// Wakes the scheduler: a band finished or was merged.
+    wake: Notify,
+    /// Per band, `true` once it is done: its remaining attempts stop.
+    done: Vec<watch::Sender<bool>>,
+    counters: Counters,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends the fan-out (the first reason wins) and wakes everyone.
+    fn end(&self, why: End) {
+        self.lock().end.get_or_insert(why);
+        self.rows_in.notify_all();
+        self.wake.notify_one();
+    }
+}
+
+/// A running fan-out, seen from the response: the [`Started`] the body streams from, and a guard
+/// that stops every part when dropped (the client went away, or the response is done).
+pub struct Running {
+    /// The merged image.
+    pub started: Started,
+    /// Keep alive as long as the body.
+    pub guard: Guard,
+}
+
+/// Stops the fan-out when dropped: the scheduler (and with it every part's connection) is
+/// aborted and the merge released.
+pub struct Guard {
+    shared: Arc<Shared>,
+    scheduler: tokio::task::AbortHandle,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.scheduler.abort();
+        self.shared.end(End::Stopped);
+    }
+}
+
+/// Starts the fan-out of `job` over `pool`. The head resolves once the first band's first rows
+/// are merged, or with the failure that came before them.
+pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
+    job.first_url = pool.next.fetch_add(job.req.parts.unwrap_or(1) as usize, Ordering::Relaxed);
+    let bands = job.req.part_bands().expect("a fan-out request has parts");
+    let fmt = job.req.format;
+    let row_len = raw_row_len(fmt, job.req.width);
+    // The merged image's rows in the format's order: PFM's bottom band first.
+    let order: Vec<usize> = match encode::row_order(fmt) {
+        RowOrder::TopDown => (0..bands.len()).collect(),
+        RowOrder::BottomUp => (0..bands.len()).rev().collect(),
+    };
+    let shared = Arc::new(Shared {
+        progress: Mutex::new(Progress {
+            bands: bands
+                .iter()
+                .map(|&rows| BandState {
+                    rows,
+                    data: Vec::new(),
+                    expected: rows.len() as usize * row_len,
+                    done: false,
+                    started: None,
+                    took: None,
+                    hedged: false,
+                    attempts: 0,
+                })
+                .collect(),
+            merged: 0,
+            end: None,
+        }),
+        rows_in: Condvar::new(),
+        wake: Notify::new(),
+        done: bands.iter().map(|_| watch::channel(false).0).collect(),
+        counters: Counters::default(),
+    });
+    let job = Arc::new(job);
+    let span = tracing::Span::current();
+    let scheduler = tokio::spawn(schedule(pool, job.clone(), shared.clone(), order.clone()).instrument(span.clone()))
+        .abort_handle();
+
+    let (head_tx, head) = oneshot::channel();
+    let (data_tx, data) = mpsc::channel(CHANNEL_CHUNKS);
+    let bytes = Arc::new(AtomicU64::new(0));
+    let writer = ChannelWriter::new(data_tx.clone(), bytes.clone());
+    let merge_shared = shared.clone();
+    let merge_bytes = bytes.clone();
+    let t0 = Instant::now();
+    tokio::task::spawn_blocking(move || {
+        let _enter = span.enter();
+        let mut head_tx = Some(head_tx);
+        let outcome = merge(&job, &merge_shared, &order, writer, &mut head_tx);
+        let c = &merge_shared.counters;
+        let failure = match outcome {
+            Ok(()) => {
+                info!(
+                    parts = order.len(),
+                    retries = c.retries.load(Ordering::Relaxed),
+                    duplicates = c.duplicates.load(Ordering::Relaxed),
+                    wall_ms = ms(t0.elapsed()),
+                    parts_ms = c.part_us.load(Ordering::Relaxed) as f64 / 1e3,
+                    bytes = merge_bytes.load(Ordering::Relaxed),
+                    "fan-out done"
+                );
+                None
+            }
+            Err(e) => {
+                warn!(error = ?e, bytes = merge_bytes.load(Ordering::Relaxed), "fan-out failed");
+                // Stop every part still running: the image cannot be finished.
+                merge_shared.end(End::Stopped);
+                Some(match e {
+                    End::Part { index, rows, reason } => Failure::Part { index, rows, reason },
+                    End::Deadline => Failure::Deadline,
+                    End::Stopped => Failure::Cancelled,
+                })
+            }
+        };
+        if let Some(tx) = head_tx.take() {
+            let _ = tx.send(failure.clone().map_or(Ok(()), Err));
+        }
+        if let Some(f) = failure {
+            // The body ends in an error, so the connection is aborted rather than an image cut short.
+            let _ = data_tx.blocking_send(Err(io::Error::other(format!("fan-out failed: {f:?}"))));
+        }
+    });
+    Running { started: Started { head, data, bytes }, guard: Guard { shared, scheduler } }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Starts bands in output order within the window, hedges stragglers, enforces the deadline and
+/// ends the fan-out when a band has failed for good. Dropping it (abort) drops every attempt.
+async fn schedule(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, order: Vec<usize>) {
+    let mut attempts = JoinSet::new();
+    let mut launched = 0;
+    let window = pool.settings.concurrency;
+    loop {
+        {
+            let mut p = shared.lock();
+            if p.end.is_some() || p.bands.iter().all(|b| b.done) {
+                return;
+            }
+            while launched < order.len() && launched < p.merged + window {
+                let index = order[launched];
+                p.bands[index].started = Some(Instant::now());
+                attempts.spawn(run_band(pool.clone(), job.clone(), shared.clone(), index).in_current_span());
+                launched += 1;
+            }
+            let mut took: Vec<Duration> = p.bands.iter().filter_map(|b| b.took).collect();
+            if !took.is_empty() {
+                took.sort();
+                let limit = took[took.len() / 2].mul_f64(HEDGE_FACTOR);
+                for (index, b) in p.bands.iter_mut().enumerate() {
+                    if !b.done && !b.hedged && b.started.is_some_and(|t| t.elapsed() > limit) {
+                        b.hedged = true;
+                        shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                        info!(part = index, rows = %b.rows, after_ms = ms(limit), "part straggling: sending a duplicate");
+                        let (pool, job, shared) = (pool.clone(), job.clone(), shared.clone());
+                        attempts.spawn(
+                            async move {
+                                // A hedge's failure is only logged: the original attempt goes on.
+                                let _ = attempt(&pool, &job, &shared, index, "hedge").await;
+                                Ok(())
+                            }
+                            .in_current_span(),
+                        );
+                    }
+                }
+            }
+        }
+        if Instant::now() >= job.deadline {
+            warn!("fan-out deadline passed; stopping the parts");
+            shared.end(End::Deadline);
+            return;
+        }
+        tokio::select! {
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep(TICK) => {}
+            Some(joined) = attempts.join_next() => {
+                if let Ok(Err(e)) = joined {
+                    shared.end(e);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A band's attempts: the first, then up to `FANOUT_RETRIES` retries with backoff, each on the
+/// next worker, until one (or a hedge) completes the band.
+async fn run_band(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, index: usize) -> Result<(), End> {
+    let mut reason = String::new();
+    for n in 0..=pool.settings.retries {
+        if n > 0 {
+            shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(backoff(n)).await;
+        }
+        match attempt(&pool, &job, &shared, index, &format!("a{n}")).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.retry => reason = e.reason,
+            Err(e) => {
+                reason = e.reason;
+                break;
+            }
+        }
+    }
+    let rows = shared.lock().bands[index].rows;
+    Err(End::Part { index, rows, reason })
+}
+
+/// The wait before retry `n` (from 1).
+fn backoff(n: u32) -> Duration {
+    BACKOFF_FIRST.saturating_mul(1 << (n - 1).min(16)).min(BACKOFF_MAX)
+}
+
+/// Why one attempt failed, and whether another may succeed.
+struct AttemptError {
+    reason: String,
+    retry: bool,
+}
+
+impl AttemptError {
+    fn retry(reason: impl Into<String>) -> AttemptError {
+        AttemptError { reason: reason.into(), retry: true }
+    }
+}
+
+/// One request for band `index`: its body goes into the band's buffer as it arrives. `Ok` once
+/// the band is done, by this attempt or another.
+async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &str) -> Result<(), AttemptError> {
+    let mut done = shared.done[index].subscribe();
+    if *done.borrow() {
+        return Ok(());
+    }
+    let url = {
+        let mut p = shared.lock();
+        p.bands[index].attempts += 1;
+        pool.url(job, index, p.bands[index].attempts - 1)
+    };
+    let t0 = Instant::now();
+    let mut got = 0u64;
+    let mut status = None;
+    let mut superseded = false;
+    let result = tokio::select! {
+        r = fetch(pool, job, shared, index, label, url, &mut got, &mut status) => r,
+        _ = done.wait_for(|d| *d) => {
+            superseded = true;
+            Ok(())
+        }
+    };
+    let elapsed = t0.elapsed();
+    shared.counters.part_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    let rows = shared.lock().bands[index].rows;
+    let status = status.map_or(0, |s: StatusCode| s.as_u16());
+    match &result {
+        // Dropping the request closed its connection: the worker stops rendering.
+        Ok(()) if superseded => {
+            info!(part = index, %rows, attempt = label, worker = %url, ms = ms(elapsed), bytes = got, "part attempt dropped: another finished the band")
+        }
+        Ok(()) => {
+            info!(part = index, %rows, attempt = label, worker = %url, ms = ms(elapsed), bytes = got, status, "part done")
+        }
+        Err(e) => warn!(
+            part = index, %rows, attempt = label, worker = %url, ms = ms(elapsed), bytes = got, status,
+            error = %e.reason, retry = e.retry, "part failed"
+        ),
+    }
+    result
+}
+
+/// The request and its body; `got` counts body bytes, `status` records the answer's status.
+#[allow(clippy::too_many_arguments)]
+async fn fetch(
+    pool: &Pool,
+    job: &Job,
+    shared: &Shared,
+    index: usize,
+    label: &str,
+    url: &Uri,
+    got: &mut u64,
+    status: &mut Option<StatusCode>,
+) -> Result<(), AttemptError> {
+    let (rows, expected) = {
+        let p = shared.lock();
+        (p.bands[index].rows, p.bands[index].expected)
+    };
+    let fmt = carrier(job.req.format);
+    let part = job.req.part(rows, fmt);
+    let part_id = format!("{}.p{index}", &job.id[..job.id.len().min(96)]);
+    let mut req = Request::get(part_uri(url, &part.to_query()))
+        .header(PART_HEADER, &part_id)
+        .header("x-request-id", format!("{part_id}.{label}"));
+    if let Some(auth) = &job.authorization {
+        req = req.header(AUTHORIZATION, auth.clone());
+    }
+    let req = req.body(Empty::new()).map_err(|e| AttemptError { reason: e.to_string(), retry: false })?;
+    let timeout = pool.settings.part_timeout;
+    let res = tokio::time::timeout(timeout, pool.client.request(req))
+        .await
+        .map_err(|_| AttemptError::retry(format!("no response head within {timeout:?}")))?
+        .map_err(|e| AttemptError::retry(format!("request failed: {}", error_chain(&e))))?;
+    *status = Some(res.status());
+    if !res.status().is_success() {
+        let s = res.status();
+        // A 4xx other than 429 would be the same on every worker: no point in retrying it.
+        let retry = s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT;
+        let body = tokio::time::timeout(Duration::from_secs(2), res.into_body().collect()).await;
+        let text = body.ok().and_then(|b| b.ok()).map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned());
+        let text: String = text.unwrap_or_default().trim().chars().take(300).collect();
+        return Err(AttemptError { reason: format!("worker answered {s}: {text}"), retry });
+    }
+    let header = encode::header(fmt, job.req.width, rows.len());
+    let mut head = Vec::with_capacity(header.len());
+    let mut pos = 0usize;
+    let mut body = res.into_body();
+    loop {
+        let frame = tokio::time::timeout(timeout, body.frame())
+            .await
+            .map_err(|_| AttemptError::retry(format!("no body bytes for {timeout:?}")))?;
+        let data = match frame {
+            None => break,
+            Some(Err(e)) => return Err(AttemptError::retry(format!("body failed: {}", error_chain(&e)))),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(d) => d,
+                Err(_) => continue,
+            },
+        };
+        *got += data.len() as u64;
+        let mut data = &data[..];
+        if head.len() < header.len() {
+            let k = (header.len() - head.len()).min(data.len());
+            head.extend_from_slice(&data[..k]);
+            data = &data[k..];
+            if !header.as_bytes().starts_with(&head) {
+                return Err(AttemptError::retry(format!("the body does not start with `{}`", header.escape_debug())));
+            }
+        }
+        if data.is_empty() {
+            continue;
+        }
+        if absorb(shared, index, pos, data)? {
+            return Ok(());
+        }
+        pos += data.len();
+    }
+    if pos < expected || head.len() < header.len() {
+        return Err(AttemptError::retry(format!("body ended after {pos} of the band's {expected} bytes")));
+    }
+    Ok(())
+}
+
+/// `source` errors joined: hyper's outer error alone says little ("client error (Connect)").
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s += &format!(": {c}");
+        cur = c.source();
+    }
+    s
+}
+
+/// Adds the bytes at `pos..` of band `index`'s data from one attempt; returns whether the band
+/// is now complete. Bytes another attempt already delivered must be the same.
+fn absorb(shared: &Shared, index: usize, pos: usize, data: &[u8]) -> Result<bool, AttemptError> {
+    let mut p = shared.lock();
+    let band = &mut p.bands[index];
+    if band.done {
+        return Ok(true);
+    }
+    let end = pos + data.len();
+    if end > band.expected {
+        return Err(AttemptError::retry(format!("body longer than the band's {} bytes", band.expected)));
+    }
+    let have = band.data.len();
+    if pos < have {
+        let overlap = have.min(end) - pos;
+        if band.data[pos..pos + overlap] != data[..overlap] {
+            return Err(AttemptError::retry("bytes differ from another attempt's at the same place"));
+        }
+    }
+    if end > have {
+        band.data.extend_from_slice(&data[have - pos..]);
+    }
+    let complete = band.data.len() == band.expected;
+    if complete {
+        band.done = true;
+        band.took = band.started.map(|t| t.elapsed());
+        drop(p);
+        shared.done[index].send_replace(true);
+        shared.wake.notify_one();
+    }
+    shared.rows_in.notify_all();
+    Ok(complete)
+}
+
+/// The part's URL: the endpoint's path (or `/`) and query, then the part's parameters.
+fn part_uri(url: &Uri, query: &str) -> Uri {
+    let mut parts = url.clone().into_parts();
+    let path = url.path();
+    let path = if path.is_empty() { "/" } else { path };
+    let pq = match url.query() {
+        Some(q) if !q.is_empty() => format!("{path}?{q}&{query}"),
+        _ => format!("{path}?{query}"),
+    };
+    parts.path_and_query = Some(pq.parse().expect("a valid path and an encoded query"));
+    Uri::from_parts(parts).expect("the endpoint's own scheme and authority")
+}
+
+/// The blocking side: every band's rows in output order, re-encoded into the response.
+fn merge(
+    job: &Job,
+    shared: &Shared,
+    order: &[usize],
+    writer: ChannelWriter,
+    head_tx: &mut Option<oneshot::Sender<Result<(), Failure>>>,
+) -> Result<(), End> {
+    let req = &job.req;
+    let row_len = raw_row_len(req.format, req.width);
+    let stopped = |_| End::Stopped;
+    let mut enc = encode::encoder(req.format, req.width, req.band().len(), writer).map_err(stopped)?;
+    for &index in order {
+        let mut off = 0;
+        loop {
+            let rows = {
+                let mut p = shared.lock();
+                loop {
+                    if let Some(end) = &p.end {
+                        return Err(end.clone());
+                    }
+                    let band = &p.bands[index];
+                    if off == band.expected {
+                        break None;
+                    }
+                    let have = band.data.len() / row_len * row_len;
+                    if have > off {
+                        break Some(band.data[off..have].to_vec());
+                    }
+                    p = shared.rows_in.wait_timeout(p, MERGE_POLL).unwrap_or_else(|e| e.into_inner()).0;
+                }
+            };
+            let Some(rows) = rows else { break };
+            // The head goes out before these rows are written: they may be more than the body's
+            // channel holds, and the body is only read once the head is out.
+            if let Some(tx) = head_tx.take() {
+                let _ = tx.send(Ok(()));
+            }
+            for row in rows.chunks_exact(row_len) {
+                enc.write_raw_row(row).map_err(stopped)?;
+            }
+            off += rows.len();
+        }
+        let mut p = shared.lock();
+        p.bands[index].data = Vec::new();
+        p.merged += 1;
+        drop(p);
+        shared.wake.notify_one();
+    }
+    enc.finish().map_err(stopped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_urls_keep_the_endpoints_path_and_query() {
+        let q = "width=8&rows=0-1";
+        let cases = [
+            ("http://127.0.0.1:9001", "http://127.0.0.1:9001/?width=8&rows=0-1"),
+            ("http://127.0.0.1:9001/", "http://127.0.0.1:9001/?width=8&rows=0-1"),
+            ("https://a.example/2016-08-15/proxy/s/f/", "https://a.example/2016-08-15/proxy/s/f/?width=8&rows=0-1"),
+            ("https://a.example/x?token=1", "https://a.example/x?token=1&width=8&rows=0-1"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(part_uri(&url.parse().unwrap(), q).to_string(), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_cap() {
+        assert_eq!(
+            [backoff(1), backoff(2), backoff(3), backoff(6), backoff(40)].map(|d| d.as_millis()),
+            [100, 200, 400, 2000, 2000]
+        );
+    }
+}

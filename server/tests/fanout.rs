@@ -1,0 +1,305 @@
+//! Fan-out end to end: a coordinator and workers, each the real `server` binary on 127.0.0.1,
+//! talking real HTTP (and HTTPS through a TLS endpoint with a test CA). Every merged image is
+//! compared byte for byte with a one-process render of the same request without `parts`.
+
+mod common;
+
+use common::*;
+use hyper::StatusCode;
+use render::{Limits, RenderOptions, RenderRequest};
+use server::config::Fanout;
+use std::time::{Duration, Instant};
+
+/// The bytes of `query` (without `parts`) rendered in this process.
+fn local(query: &str) -> Vec<u8> {
+    let mut req = RenderRequest::from_query(query, &Limits::DEFAULT).unwrap();
+    req.parts = None;
+    render::render_to_vec(&req, &RenderOptions::default()).unwrap().0
+}
+
+struct Cluster {
+    workers: Vec<Proc>,
+    coordinator: Proc,
+}
+
+/// `n` workers (one render thread each: the machine has two cores) and a coordinator over them.
+fn cluster(n: usize, env: &[(&str, &str)]) -> Cluster {
+    let workers: Vec<Proc> = (0..n).map(|_| Proc::spawn(&[("RENDER_THREADS", "1")])).collect();
+    let urls: Vec<String> = workers.iter().map(|w| format!("http://{}/", w.addr)).collect();
+    let urls = urls.join(",");
+    let mut all = vec![("FANOUT_URL", urls.as_str()), ("RENDER_THREADS", "1")];
+    all.extend_from_slice(env);
+    Cluster { workers, coordinator: Proc::spawn(&all) }
+}
+
+/// Polls `addr`'s /healthz until `active` satisfies `pred`.
+async fn wait_active(addr: std::net::SocketAddr, pred: impl Fn(u64) -> bool, within: Duration) {
+    let t = Instant::now();
+    loop {
+        let h = get(addr, "/healthz").await.json();
+        if pred(h["active"].as_u64().unwrap()) {
+            return;
+        }
+        assert!(t.elapsed() < within, "/healthz of {addr} never as wanted: {h}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn merged_images_are_byte_identical_for_both_engines_every_format_and_every_path() {
+    let c = cluster(3, &[]);
+    let addr = c.coordinator.addr;
+    for engine in ["fast", "classic"] {
+        for format in ["ppm", "p3", "png", "pfm"] {
+            let q = format!("width=61&height=37&spp=8&seed=3&engine={engine}&format={format}");
+            let want = local(&q);
+            // Bands of 8 and 7 rows; one row each (parts = height); a band of the image in 4 parts.
+            for extra in ["&parts=5", "&parts=37", "&parts=1"] {
+                let res = get(addr, &format!("/?{q}{extra}")).await;
+                assert_eq!(res.status, StatusCode::OK, "{q}{extra}: {:?}", res.body);
+                assert!(res.body == want, "{q}{extra}: merged image differs from the one-process render");
+                assert_eq!(res.header("x-render-parts"), &extra[7..]);
+                assert_eq!(res.header("content-type"), want_type(format));
+            }
+            let band = format!("{q}&rows=5-30");
+            let res = get(addr, &format!("/?{band}&parts=4")).await;
+            assert!(res.body == local(&band), "{band}&parts=4");
+        }
+    }
+    // POST JSON, FC's /invoke and SCF's /event-invoke take `parts` like the query.
+    let body = r#"{"width": 40, "height": 23, "spp": 4, "engine": "classic", "format": "png", "parts": 3}"#;
+    let want = local("width=40&height=23&spp=4&engine=classic&format=png");
+    for path in ["/", "/invoke", "/event-invoke"] {
+        let res = call(addr, "POST", path, &[], body).await;
+        assert_eq!(res.status, StatusCode::OK, "{path}");
+        assert!(res.body == want, "{path}");
+    }
+    // More parts than rows: refused, naming `parts` and the range.
+    let res = get(addr, "/?width=8&height=6&parts=7").await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["param"], "parts");
+    assert!(res.json()["error"].as_str().unwrap().contains("1 to 6"), "{}", res.json());
+    // Every worker got parts, and logged whose they were.
+    for w in &c.workers {
+        assert!(w.lines().iter().any(|l| l.contains("part_of=") && l.contains(".p")), "a worker had no part");
+    }
+    let lines = c.coordinator.lines();
+    assert!(lines.iter().any(|l| l.contains("fan-out done") && l.contains("parts_ms")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("part done") && l.contains("worker=http://127.0.0.1")), "{lines:#?}");
+}
+
+fn want_type(format: &str) -> &'static str {
+    match format {
+        "png" => "image/png",
+        "pfm" => "image/x-portable-floatmap",
+        _ => "image/x-portable-pixmap",
+    }
+}
+
+/// A second or two of classic rendering per part on one thread (three workers on two cores).
+const SLOW: &str = "width=32&height=60&spp=1024&engine=classic&seed=1";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_render_has_its_part_retried_elsewhere() {
+    let c = cluster(3, &[]);
+    let addr = c.coordinator.addr;
+    let want = tokio::task::spawn_blocking(|| local(SLOW));
+    let res = tokio::spawn(async move { get(addr, &format!("/?{SLOW}&parts=3")).await });
+    // Part 0 goes to the first worker (a job's parts go round-robin from its first endpoint):
+    // kill it while it renders. Its retry goes to the next worker.
+    wait_active(c.workers[0].addr, |a| a >= 1, Duration::from_secs(10)).await;
+    c.workers[0].signal("KILL");
+    let res = res.await.unwrap();
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.body == want.await.unwrap(), "the image after a retry differs");
+    let lines = c.coordinator.lines();
+    assert!(lines.iter().any(|l| l.contains("part failed") && l.contains("retry=true")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("fan-out done") && l.contains("retries=1")), "{lines:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_worker_is_overtaken_by_a_hedged_duplicate() {
+    // The stall is a frozen process (SIGSTOP): its connection stays open and silent. The part
+    // timeout is far away, so only the hedge can finish the image in time.
+    let c = cluster(3, &[("FANOUT_PART_TIMEOUT_SECS", "600")]);
+    let addr = c.coordinator.addr;
+    let want = tokio::task::spawn_blocking(|| local(SLOW));
+    let t = Instant::now();
+    let res = tokio::spawn(async move { get(addr, &format!("/?{SLOW}&parts=3")).await });
+    // Part 1 is on the second worker; its hedge goes to the third.
+    wait_active(c.workers[1].addr, |a| a >= 1, Duration::from_secs(10)).await;
+    c.workers[1].signal("STOP");
+    let res = res.await.unwrap();
+    c.workers[1].signal("CONT");
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.body == want.await.unwrap(), "the hedged image differs");
+    assert!(t.elapsed() < Duration::from_secs(60), "took {:?}", t.elapsed());
+    let lines = c.coordinator.lines();
+    assert!(lines.iter().any(|l| l.contains("sending a duplicate") && l.contains("part=1")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("part done") && l.contains("attempt=\"hedge\"")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("fan-out done") && l.contains("duplicates=1")), "{lines:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_worker_down_is_a_502_naming_the_part_before_the_head() {
+    // Two ports that nothing listens on.
+    let ports: Vec<_> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let urls: Vec<String> = ports.iter().map(|l| format!("http://{}/", l.local_addr().unwrap())).collect();
+    drop(ports);
+    let urls = urls.join(",");
+    let p = Proc::spawn(&[("FANOUT_URL", &urls), ("FANOUT_RETRIES", "2")]);
+    let res = get(p.addr, "/?width=16&height=9&parts=3").await;
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY);
+    let j = res.json();
+    assert!(j["part"].is_u64() && j["rows"].is_string(), "{j}");
+    assert!(j["error"].as_str().unwrap().contains("refused"), "{j}");
+    assert_eq!(get(p.addr, "/healthz").await.json()["active"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_leaves_stops_every_part() {
+    let c = cluster(3, &[]);
+    // Minutes of rendering per part.
+    let (stream, head) =
+        start_get(c.coordinator.addr, "/?width=32&height=600&spp=4096&engine=classic&parts=3", "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    for w in &c.workers {
+        wait_active(w.addr, |a| a == 1, Duration::from_secs(10)).await;
+    }
+    drop(stream);
+    for w in &c.workers {
+        wait_active(w.addr, |a| a == 0, Duration::from_secs(5)).await;
+    }
+    wait_active(c.coordinator.addr, |a| a == 0, Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parts_are_refused_without_workers_over_the_cap_and_inside_a_part() {
+    let plain = start(config()).await;
+    let res = get(plain.addr, "/?width=8&height=8&parts=2").await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["param"], "parts");
+    assert!(res.json()["error"].as_str().unwrap().contains("FANOUT_URL"));
+
+    let mut cfg = config();
+    cfg.fanout = Fanout { urls: vec![format!("http://{}/", plain.addr)], ..Fanout::default() };
+    cfg.limits.max_parts = 4;
+    let coordinator = start(cfg).await;
+    let res = get(coordinator.addr, "/?width=8&height=8&parts=5").await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["param"], "parts");
+    assert!(res.json()["error"].as_str().unwrap().contains("1 to 4"), "{}", res.json());
+    // A part may not fan out again.
+    let res = call(coordinator.addr, "GET", "/?width=8&height=8&parts=2", &[("x-render-part", "abc.p0")], "").await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["param"], "parts");
+    assert!(res.json()["error"].as_str().unwrap().contains("part"));
+    // A bad band: 400 naming `rows` and the form.
+    let res = get(plain.addr, "/?height=10&rows=5-11").await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["param"], "rows");
+    assert!(res.json()["error"].as_str().unwrap().contains("A-B"), "{}", res.json());
+    // A plain band request is still served there.
+    let res =
+        call(coordinator.addr, "GET", "/?width=8&height=8&rows=2-5&engine=classic", &[("x-render-part", "abc.p0")], "")
+            .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.body == local("width=8&height=8&rows=2-5&engine=classic"));
+}
+
+mod tls {
+    //! An HTTPS endpoint in front of a worker: TLS with a certificate from a test CA, and a gate
+    //! that, like a JWT-protected trigger, answers 401 to a connection whose first request lacks
+    //! the expected `Authorization`.
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    pub const TOKEN: &str = "Bearer part-token-123";
+
+    /// The CA's PEM, and a running endpoint forwarding to `backend`.
+    pub async fn endpoint(backend: SocketAddr) -> (String, SocketAddr) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(rcgen::DnType::CommonName, "fan-out test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf =
+            rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&leaf_key, &ca).unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    gate(tls, backend).await;
+                });
+            }
+        });
+        (ca.pem(), addr)
+    }
+
+    async fn gate(mut tls: tokio_rustls::server::TlsStream<TcpStream>, backend: SocketAddr) {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        if !text.contains(&format!("authorization: {}", TOKEN.to_ascii_lowercase())) {
+            let body = r#"{"error":"unauthorized"}"#;
+            let res = format!(
+                "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tls.write_all(res.as_bytes()).await;
+            let _ = tls.shutdown().await;
+            return;
+        }
+        let Ok(mut up) = TcpStream::connect(backend).await else { return };
+        if up.write_all(&head).await.is_err() {
+            return;
+        }
+        let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_workers_with_a_private_ca_and_the_callers_authorization() {
+    let worker = Proc::spawn(&[("RENDER_THREADS", "1")]);
+    let (ca_pem, endpoint) = tls::endpoint(worker.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let url = format!("https://localhost:{}/", endpoint.port());
+    let q = "width=24&height=17&spp=4&engine=classic&format=png";
+    let trusted = Proc::spawn(&[("FANOUT_URL", &url), ("FANOUT_CA_FILE", ca_file.to_str().unwrap())]);
+    // Without the caller's Authorization the gate refuses the parts: 502 naming a part. (The gate
+    // checks the first request of each connection and closes on a refusal, so this comes first.)
+    let res = get(trusted.addr, &format!("/?{q}&parts=3")).await;
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY);
+    assert!(res.json()["error"].as_str().unwrap().contains("401"), "{}", res.json());
+    let res = call(trusted.addr, "GET", &format!("/?{q}&parts=3"), &[("authorization", tls::TOKEN)], "").await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert!(res.body == local(q), "the image over HTTPS differs");
+    // Without the CA, the certificate is not trusted.
+    let untrusting = Proc::spawn(&[("FANOUT_URL", &url), ("FANOUT_RETRIES", "0")]);
+    let res = call(untrusting.addr, "GET", &format!("/?{q}&parts=2"), &[("authorization", tls::TOKEN)], "").await;
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY);
+    assert!(res.json()["error"].as_str().unwrap().to_lowercase().contains("certificate"), "{}", res.json());
+}
