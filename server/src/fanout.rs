@@ -12,6 +12,11 @@
 //! renders. A retry after a reset resumes where the band had got to; a hedge that overtakes a
 //! straggler simply wins.
 //!
+//! Stragglers are judged on running time, from a part's response head (the worker sends it once
+//! the band's first row is rendered) to its end: a part waiting in a worker's queue — a pool with
+//! more parts than render slots — is not a straggler, and duplicating it would only queue more.
+//! A part that never gets its head is caught by `FANOUT_PART_TIMEOUT_SECS` instead.
+//!
 //! Shape: a scheduler task starts parts in output order, at most `FANOUT_CONCURRENCY` bands ahead
 //! of the merge, and retries, hedges and times them; the merge, on a blocking thread (PNG's
 //! compression is CPU work), takes each band's rows in turn as they arrive, re-encodes them and
@@ -31,7 +36,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use render::encode::{self, carrier, raw_row_len};
 use render::{RenderRequest, RowBand, RowOrder};
-use std::io;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -50,10 +55,14 @@ const HEDGE_FACTOR: f64 = 2.0;
 /// The first retry waits this long; each further one twice as long, up to [`BACKOFF_MAX`].
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// How often the scheduler looks for stragglers and at the deadline when nothing else happens.
-const TICK: Duration = Duration::from_millis(20);
-/// How often the merge, waiting for rows, looks whether the response is still wanted.
-const MERGE_POLL: Duration = Duration::from_millis(100);
+/// How long the merge waits for rows before it sends on what it has encoded and looks again. Rows
+/// wake it early only in [`BATCH`]-sized amounts (or a band's end): a wake-up per received frame
+/// would cost more than the bytes.
+const MERGE_WAIT: Duration = Duration::from_millis(25);
+/// Rows of the band being merged wake the merge in amounts of this size.
+const BATCH: usize = 64 * 1024;
+/// With nothing unsent, the merge sleeps until notified; this only bounds a missed wake-up.
+const MERGE_IDLE: Duration = Duration::from_secs(1);
 /// Chunks buffered between the merge and the response body (as for a local render).
 const CHANNEL_CHUNKS: usize = 16;
 
@@ -147,8 +156,11 @@ impl Job {
 struct Counters {
     retries: AtomicU32,
     duplicates: AtomicU32,
-    /// The sum of every part attempt's time: the instance time the parts cost.
-    part_us: AtomicU64,
+    /// The sum of every attempt's running time (response head to end): the render time the
+    /// parts cost, queueing on a worker excluded.
+    running_us: AtomicU64,
+    /// The sum of every attempt's whole time (request sent to end).
+    request_us: AtomicU64,
 }
 
 /// One band's progress, written by its attempts, read by the merge.
@@ -160,7 +172,10 @@ struct BandState {
     expected: usize,
     done: bool,
     started: Option<Instant>,
-    /// First start to completion.
+    /// When an attempt first got a 2xx head: the worker has rendered the band's first row, so
+    /// the band is running, not waiting in a worker's queue.
+    running: Option<Instant>,
+    /// From `running` to completion: the part's render time, as the coordinator sees it.
     took: Option<Duration>,
     hedged: bool,
     /// Attempts started (hedges included).
@@ -184,6 +199,9 @@ struct Progress {
     bands: Vec<BandState>,
     /// Bands the merge has finished, counted in output order.
     merged: usize,
+    /// The band the merge waits on, the bytes of it already taken, and whether everything
+    /// encoded has been sent (then any new row wakes the merge, so it streams at once).
+    merging: (usize, usize, bool),
     end: Option<End>,
 }
 
@@ -257,12 +275,14 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
                     expected: rows.len() as usize * row_len,
                     done: false,
                     started: None,
+                    running: None,
                     took: None,
                     hedged: false,
                     attempts: 0,
                 })
                 .collect(),
             merged: 0,
+            merging: (order[0], 0, true),
             end: None,
         }),
         rows_in: Condvar::new(),
@@ -278,7 +298,7 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
     let (head_tx, head) = oneshot::channel();
     let (data_tx, data) = mpsc::channel(CHANNEL_CHUNKS);
     let bytes = Arc::new(AtomicU64::new(0));
-    let writer = ChannelWriter::new(data_tx.clone(), bytes.clone());
+    let writer = Batched::new(ChannelWriter::new(data_tx.clone(), bytes.clone()));
     let merge_shared = shared.clone();
     let merge_bytes = bytes.clone();
     let t0 = Instant::now();
@@ -294,7 +314,8 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
                     retries = c.retries.load(Ordering::Relaxed),
                     duplicates = c.duplicates.load(Ordering::Relaxed),
                     wall_ms = ms(t0.elapsed()),
-                    parts_ms = c.part_us.load(Ordering::Relaxed) as f64 / 1e3,
+                    parts_ms = c.running_us.load(Ordering::Relaxed) as f64 / 1e3,
+                    requests_ms = c.request_us.load(Ordering::Relaxed) as f64 / 1e3,
                     bytes = merge_bytes.load(Ordering::Relaxed),
                     "fan-out done"
                 );
@@ -332,6 +353,7 @@ async fn schedule(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, order: Ve
     let mut attempts = JoinSet::new();
     let mut launched = 0;
     let window = pool.settings.concurrency;
+    let mut next;
     loop {
         {
             let mut p = shared.lock();
@@ -344,12 +366,17 @@ async fn schedule(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, order: Ve
                 attempts.spawn(run_band(pool.clone(), job.clone(), shared.clone(), index).in_current_span());
                 launched += 1;
             }
+            // The scheduler sleeps until the next straggler is due (or an event), never polls.
+            next = job.deadline;
             let mut took: Vec<Duration> = p.bands.iter().filter_map(|b| b.took).collect();
             if !took.is_empty() {
                 took.sort();
                 let limit = took[took.len() / 2].mul_f64(HEDGE_FACTOR);
                 for (index, b) in p.bands.iter_mut().enumerate() {
-                    if !b.done && !b.hedged && b.started.is_some_and(|t| t.elapsed() > limit) {
+                    let Some(running) = b.running.filter(|_| !b.done && !b.hedged) else { continue };
+                    if running.elapsed() <= limit {
+                        next = next.min(running + limit);
+                    } else {
                         b.hedged = true;
                         shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
                         info!(part = index, rows = %b.rows, after_ms = ms(limit), "part straggling: sending a duplicate");
@@ -373,7 +400,7 @@ async fn schedule(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, order: Ve
         }
         tokio::select! {
             () = shared.wake.notified() => {}
-            () = tokio::time::sleep(TICK) => {}
+            () = tokio::time::sleep_until(next.into()) => {}
             Some(joined) = attempts.join_next() => {
                 if let Ok(Err(e)) = joined {
                     shared.end(e);
@@ -437,19 +464,23 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
     };
     let t0 = Instant::now();
     let mut got = 0u64;
-    let mut status = None;
+    let mut head = None;
     let mut superseded = false;
     let result = tokio::select! {
-        r = fetch(pool, job, shared, index, label, url, &mut got, &mut status) => r,
+        r = fetch(pool, job, shared, index, label, url, &mut got, &mut head) => r,
         _ = done.wait_for(|d| *d) => {
             superseded = true;
             Ok(())
         }
     };
     let elapsed = t0.elapsed();
-    shared.counters.part_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    let c = &shared.counters;
+    c.request_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    if let Some((_, at)) = head {
+        c.running_us.fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
     let rows = shared.lock().bands[index].rows;
-    let status = status.map_or(0, |s: StatusCode| s.as_u16());
+    let status = head.map_or(0, |(s, _): (StatusCode, Instant)| s.as_u16());
     match &result {
         // Dropping the request closed its connection: the worker stops rendering.
         Ok(()) if superseded => {
@@ -466,7 +497,8 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
     result
 }
 
-/// The request and its body; `got` counts body bytes, `status` records the answer's status.
+/// The request and its body; `got` counts body bytes, `head` records the answer's status and
+/// when it came.
 #[allow(clippy::too_many_arguments)]
 async fn fetch(
     pool: &Pool,
@@ -476,7 +508,7 @@ async fn fetch(
     label: &str,
     url: &Uri,
     got: &mut u64,
-    status: &mut Option<StatusCode>,
+    head_seen: &mut Option<(StatusCode, Instant)>,
 ) -> Result<(), AttemptError> {
     let (rows, expected) = {
         let p = shared.lock();
@@ -497,7 +529,7 @@ async fn fetch(
         .await
         .map_err(|_| AttemptError::retry(format!("no response head within {timeout:?}")))?
         .map_err(|e| AttemptError::retry(format!("request failed: {}", error_chain(&e))))?;
-    *status = Some(res.status());
+    *head_seen = Some((res.status(), Instant::now()));
     if !res.status().is_success() {
         let s = res.status();
         // A 4xx other than 429 would be the same on every worker: no point in retrying it.
@@ -506,6 +538,11 @@ async fn fetch(
         let text = body.ok().and_then(|b| b.ok()).map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned());
         let text: String = text.unwrap_or_default().trim().chars().take(300).collect();
         return Err(AttemptError { reason: format!("worker answered {s}: {text}"), retry });
+    }
+    if shared.lock().bands[index].running.is_none() {
+        shared.lock().bands[index].running = Some(Instant::now());
+        // Its straggler deadline now exists: the scheduler must know.
+        shared.wake.notify_one();
     }
     let header = encode::header(fmt, job.req.width, rows.len());
     let mut head = Vec::with_capacity(header.len());
@@ -581,14 +618,21 @@ fn absorb(shared: &Shared, index: usize, pos: usize, data: &[u8]) -> Result<bool
         band.data.extend_from_slice(&data[have - pos..]);
     }
     let complete = band.data.len() == band.expected;
+    let (merging, taken, sent) = p.merging;
+    let wake_merge = merging == index && (complete || sent || p.bands[index].data.len() - taken >= BATCH);
     if complete {
+        let band = &mut p.bands[index];
         band.done = true;
-        band.took = band.started.map(|t| t.elapsed());
-        drop(p);
+        band.took = band.running.map(|t| t.elapsed());
+    }
+    drop(p);
+    if wake_merge {
+        shared.rows_in.notify_all();
+    }
+    if complete {
         shared.done[index].send_replace(true);
         shared.wake.notify_one();
     }
-    shared.rows_in.notify_all();
     Ok(complete)
 }
 
@@ -610,18 +654,21 @@ fn merge(
     job: &Job,
     shared: &Shared,
     order: &[usize],
-    writer: ChannelWriter,
+    writer: Batched,
     head_tx: &mut Option<oneshot::Sender<Result<(), Failure>>>,
 ) -> Result<(), End> {
     let req = &job.req;
     let row_len = raw_row_len(req.format, req.width);
     let stopped = |_| End::Stopped;
+    let out = writer.clone();
     let mut enc = encode::encoder(req.format, req.width, req.band().len(), writer).map_err(stopped)?;
     for &index in order {
         let mut off = 0;
         loop {
             let rows = {
                 let mut p = shared.lock();
+                let mut idle = false;
+                let mut sent = false;
                 loop {
                     if let Some(end) = &p.end {
                         return Err(end.clone());
@@ -634,7 +681,20 @@ fn merge(
                     if have > off {
                         break Some(band.data[off..have].to_vec());
                     }
-                    p = shared.rows_in.wait_timeout(p, MERGE_POLL).unwrap_or_else(|e| e.into_inner()).0;
+                    if idle && !sent {
+                        // A short wait brought nothing: what is encoded goes to the client now,
+                        // and the merge sleeps until rows come (or the fan-out ends).
+                        drop(p);
+                        out.send().map_err(stopped)?;
+                        p = shared.lock();
+                        sent = true;
+                        continue;
+                    }
+                    p.merging = (index, off, sent);
+                    let wait = if sent { MERGE_IDLE } else { MERGE_WAIT };
+                    let (g, waited) = shared.rows_in.wait_timeout(p, wait).unwrap_or_else(|e| e.into_inner());
+                    p = g;
+                    idle = waited.timed_out();
                 }
             };
             let Some(rows) = rows else { break };
@@ -654,7 +714,40 @@ fn merge(
         drop(p);
         shared.wake.notify_one();
     }
-    enc.finish().map_err(stopped)
+    enc.finish().map_err(stopped)?;
+    out.send().map_err(stopped)
+}
+
+/// The merge's output: the body's [`ChannelWriter`] (which gathers small writes into chunks),
+/// shared between the encoder, which owns one handle, and the merge, which sends what is
+/// gathered whenever it has to wait for rows. The encoder itself cannot be asked to flush without
+/// changing its bytes (PNG would end an IDAT chunk).
+#[derive(Clone)]
+struct Batched(Arc<Mutex<ChannelWriter>>);
+
+impl Batched {
+    fn new(inner: ChannelWriter) -> Batched {
+        Batched(Arc::new(Mutex::new(inner)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ChannelWriter> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends what is gathered.
+    fn send(&self) -> io::Result<()> {
+        self.lock().flush()
+    }
+}
+
+impl io::Write for Batched {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.lock().write(b)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        // Only the merge decides when to send (see `send`).
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -265,34 +265,64 @@ fn drive(
     Ok(stats)
 }
 
-/// Each write becomes one chunk of the body; blocks while the channel is full (the client is
-/// slower than the render), fails once the body is gone.
+/// Writes go to the body through the bounded channel; blocks while the channel is full (the
+/// client is slower than the render), fails once the body is gone.
+///
+/// Writes are coalesced: a write is sent on at once if nothing was sent for [`COALESCE_TIME`],
+/// else it waits for more, up to [`COALESCE_BYTES`]. A slow render still streams row by row; a
+/// fast one goes out in 64 KiB chunks instead of one frame, wake-up and syscall per row (which on
+/// a fan-out's coordinator cost more than the bytes). What is left is sent by `flush` and on drop.
 pub(crate) struct ChannelWriter {
     tx: mpsc::Sender<Chunk>,
     bytes: Arc<AtomicU64>,
+    buf: Vec<u8>,
+    last_send: Option<Instant>,
 }
 
+/// See [`ChannelWriter`].
+const COALESCE_TIME: Duration = Duration::from_millis(20);
+/// See [`ChannelWriter`].
+const COALESCE_BYTES: usize = 64 * 1024;
+
 impl ChannelWriter {
-    /// Writes into `tx`, counting the bytes in `bytes`.
+    /// Writes into `tx`, counting the bytes sent in `bytes`.
     pub(crate) fn new(tx: mpsc::Sender<Chunk>, bytes: Arc<AtomicU64>) -> ChannelWriter {
-        ChannelWriter { tx, bytes }
+        ChannelWriter { tx, bytes, buf: Vec::new(), last_send: None }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        let n = chunk.len() as u64;
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "response body dropped"))?;
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+        self.last_send = Some(Instant::now());
+        Ok(())
     }
 }
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
+        self.buf.extend_from_slice(buf);
+        if self.buf.len() >= COALESCE_BYTES || self.last_send.is_none_or(|t| t.elapsed() >= COALESCE_TIME) {
+            self.send()?;
         }
-        self.tx
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "response body dropped"))?;
-        self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.send()
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        // The encoders own their writer and some do not flush it on finish (PNG's stream writer).
+        let _ = self.send();
     }
 }
 

@@ -128,6 +128,8 @@ async fn a_stalled_worker_is_overtaken_by_a_hedged_duplicate() {
     let res = tokio::spawn(async move { get(addr, &format!("/?{SLOW}&parts=3")).await });
     // Part 1 is on the second worker; its hedge goes to the third.
     wait_active(c.workers[1].addr, |a| a >= 1, Duration::from_secs(10)).await;
+    // Past its first row (tens of ms), so its head is out and it counts as running.
+    tokio::time::sleep(Duration::from_millis(400)).await;
     c.workers[1].signal("STOP");
     let res = res.await.unwrap();
     c.workers[1].signal("CONT");
@@ -194,6 +196,11 @@ async fn parts_are_refused_without_workers_over_the_cap_and_inside_a_part() {
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert_eq!(res.json()["param"], "parts");
     assert!(res.json()["error"].as_str().unwrap().contains("part"));
+    // SCF's response cap holds for the merged image: refused before any part is sent.
+    let res =
+        call(coordinator.addr, "GET", "/?width=2000&height=1500&parts=2", &[("x-scf-request-id", "r1")], "").await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(res.json()["param"], "format");
     // A bad band: 400 naming `rows` and the form.
     let res = get(plain.addr, "/?height=10&rows=5-11").await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
@@ -205,6 +212,21 @@ async fn parts_are_refused_without_workers_over_the_cap_and_inside_a_part() {
             .await;
     assert_eq!(res.status, StatusCode::OK);
     assert!(res.body == local("width=8&height=8&rows=2-5&engine=classic"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deadline_bounds_the_whole_fan_out() {
+    // A first row that takes seconds (2000 px at classic spp 4096): the 2 s deadline passes
+    // before the head, so 504, and every part's render stops.
+    let c = cluster(2, &[("RENDER_TIMEOUT_SECS", "2")]);
+    let t = Instant::now();
+    let res = get(c.coordinator.addr, "/?width=2000&height=40&spp=4096&engine=classic&parts=2").await;
+    assert_eq!(res.status, StatusCode::GATEWAY_TIMEOUT, "{:?}", res.body);
+    assert!(t.elapsed() < Duration::from_secs(8), "took {:?}", t.elapsed());
+    for w in &c.workers {
+        wait_active(w.addr, |a| a == 0, Duration::from_secs(5)).await;
+    }
+    wait_active(c.coordinator.addr, |a| a == 0, Duration::from_secs(5)).await;
 }
 
 mod tls {
