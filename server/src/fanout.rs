@@ -193,6 +193,8 @@ enum End {
     Deadline,
     /// The client went away (or the merge stopped).
     Stopped,
+    /// An attempt's task panicked (a bug: nothing in it is meant to).
+    Panic(String),
 }
 
 struct Progress {
@@ -329,6 +331,7 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
                     End::Part { index, rows, reason } => Failure::Part { index, rows, reason },
                     End::Deadline => Failure::Deadline,
                     End::Stopped => Failure::Cancelled,
+                    End::Panic(msg) => Failure::Panic(msg),
                 })
             }
         };
@@ -402,7 +405,13 @@ async fn schedule(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, order: Ve
             () = shared.wake.notified() => {}
             () = tokio::time::sleep_until(next.into()) => {}
             Some(joined) = attempts.join_next() => {
-                if let Ok(Err(e)) = joined {
+                let failed = match joined {
+                    Ok(Err(e)) => Some(e),
+                    // Its band would wait for ever: end the fan-out rather than hang to the deadline.
+                    Err(e) if e.is_panic() => Some(End::Panic(format!("a part's task panicked: {e}"))),
+                    _ => None,
+                };
+                if let Some(e) = failed {
                     shared.end(e);
                     return;
                 }
