@@ -84,7 +84,7 @@ impl FromStr for EngineKind {
     fn from_str(s: &str) -> Result<Self, RequestError> {
         EngineKind::ALL.iter().copied().find(|e| e.name() == s).ok_or_else(|| RequestError::BadChoice {
             param: "engine",
-            value: s.to_string(),
+            value: shown(s),
             allowed: choice_list(EngineKind::ALL, EngineKind::name),
         })
     }
@@ -95,7 +95,7 @@ impl FromStr for Format {
     fn from_str(s: &str) -> Result<Self, RequestError> {
         Format::ALL.iter().copied().find(|f| f.name() == s).ok_or_else(|| RequestError::BadChoice {
             param: "format",
-            value: s.to_string(),
+            value: shown(s),
             allowed: choice_list(Format::ALL, Format::name),
         })
     }
@@ -213,6 +213,34 @@ impl FromStr for RowBand {
         let band = RowBand { start: num(a)?, end: num(b)? };
         if band.is_empty() { Err(()) } else { Ok(band) }
     }
+}
+
+/// Longest part of a caller's value an error repeats.
+pub const SHOWN_CHARS: usize = 64;
+
+/// A caller's value as an error message (and so a log line) repeats it: control characters
+/// (line breaks above all: a `%0A` in a query must not start a forged log line) escaped, and cut
+/// to [`SHOWN_CHARS`] characters with the full length noted.
+pub fn shown(value: &str) -> String {
+    shown_up_to(value, SHOWN_CHARS)
+}
+
+/// [`shown`] with another length.
+fn shown_up_to(value: &str, chars: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in value.chars().enumerate() {
+        if i == chars {
+            out += &format!("… ({} bytes in all)", value.len());
+            break;
+        }
+        // C0 and C1 controls, DEL, and Unicode's line and paragraph separators.
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Why a request was rejected. Every variant names the parameter ([`RequestError::param`]) and
@@ -461,7 +489,7 @@ impl RenderRequest {
         for (name, value) in pairs {
             let (name, value) = (name.as_ref(), value.as_ref());
             let Some(i) = PARAMS.iter().position(|p| *p == name) else {
-                return Err(RequestError::Unknown { param: name.to_string() });
+                return Err(RequestError::Unknown { param: shown(name) });
             };
             let param = PARAMS[i];
             if std::mem::replace(&mut seen[i], true) {
@@ -479,7 +507,7 @@ impl RenderRequest {
                 "format" => req.format = value.parse()?,
                 "rows" => {
                     // The height may come later in the pairs; `validate` checks the band against it.
-                    let bad = || RequestError::BadRows { value: value.to_string(), height: req.height };
+                    let bad = || RequestError::BadRows { value: shown(value), height: req.height };
                     req.rows = Some(value.parse().map_err(|()| bad())?);
                 }
                 "parts" => req.parts = Some(parse_int(param, value, 1, limits.max_parts)?),
@@ -504,8 +532,9 @@ impl RenderRequest {
         }
         // Parsed as a list of entries, not a map, so a repeated key is caught rather than the last
         // one silently winning.
-        let entries =
-            serde_json::from_slice::<Entries>(body).map_err(|e| RequestError::BadBody { reason: e.to_string() })?.0;
+        let entries = serde_json::from_slice::<Entries>(body)
+            .map_err(|e| RequestError::BadBody { reason: shown_up_to(&e.to_string(), 200) })?
+            .0;
         let pairs = entries.into_iter().map(|(key, value)| {
             let text = match value {
                 Value::String(s) => s,
@@ -564,9 +593,9 @@ fn parse_int(param: &'static str, value: &str, min: u32, max: u32) -> Result<u32
     // rather than as not-a-number: no "+", no spaces, no "1e3", no "4.0".
     let digits = value.strip_prefix('-').unwrap_or(value);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(RequestError::NotInteger { param, value: value.to_string(), min: min64, max: max64 });
+        return Err(RequestError::NotInteger { param, value: shown(value), min: min64, max: max64 });
     }
-    let out_of_range = || RequestError::OutOfRange { param, value: value.to_string(), min: min64, max: max64 };
+    let out_of_range = || RequestError::OutOfRange { param, value: shown(value), min: min64, max: max64 };
     if value.starts_with('-') {
         return if digits.bytes().all(|b| b == b'0') {
             parse_int(param, digits, min, max)
@@ -760,5 +789,19 @@ mod tests {
             (part.rows, part.parts, part.format, part.spp),
             (Some(RowBand { start: 1, end: 2 }), None, Format::Ppm, r.spp)
         );
+    }
+
+    #[test]
+    fn errors_repeat_values_escaped_and_cut() {
+        let e = q("spp=4%0AFC%20Invoke%20End%20RequestId:%20forged").unwrap_err();
+        let msg = e.to_string();
+        assert!(!msg.contains('\n') && msg.contains("\\n"), "{msg}");
+        let e = q("x%0D%0Ay=1").unwrap_err();
+        assert!(!e.to_string().contains('\r') && !e.param().contains('\n'), "{e}");
+        let long = format!("spp={}", "9".repeat(5000));
+        let msg = q(&long).unwrap_err().to_string();
+        assert!(msg.len() < 300 && msg.contains("5000 bytes in all"), "{msg}");
+        assert_eq!(shown("a\u{2028}b\u{85}c\u{7f}"), "a\\u{2028}b\\u{85}c\\u{7f}");
+        assert_eq!(shown("plain"), "plain");
     }
 }

@@ -81,3 +81,26 @@ async fn logs_are_json_lines_with_the_request_id_and_no_secrets() {
     }
     assert!(lines.iter().any(|l| l.contains("render done") && l.contains("msamples_per_s")), "{all}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_cannot_forge_a_log_line() {
+    let p = Proc::spawn(&[]);
+    let forged = "/?spp=4%0AFC%20Invoke%20End%20RequestId:%20forged%0D%0Afake";
+    let res = get(p.addr, forged).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    let long = format!("/?seed={}", "7".repeat(6000));
+    let res = get(p.addr, &long).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(res.body.len() < 400, "the 400 repeats the whole value: {} bytes", res.body.len());
+    p.sigterm();
+    let (_, lines) = tokio::task::spawn_blocking(move || p.wait(Duration::from_secs(10))).await.unwrap();
+    assert!(
+        !lines.iter().any(|l| l.starts_with("FC Invoke End RequestId: forged") || l.starts_with("fake")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("forged") && l.contains("\\n")),
+        "the value is logged, escaped: {lines:#?}"
+    );
+    assert!(lines.iter().all(|l| l.len() < 1000), "a log line repeats the whole value");
+}
