@@ -151,8 +151,9 @@ impl Default for Limits {
 /// Largest seed: the seed is the first 16-bit word of smallpt's erand48 state.
 pub const MAX_SEED: u32 = 65535;
 
-/// The default cap on `parts`: Alibaba FC's default quota of on-demand instances per region is
-/// 100, so a fan-out wider than that would queue on the platform rather than run side by side.
+/// The default cap on `parts`: Alibaba FC 3.0's documented default quota is 100 concurrent
+/// instances per account and region, so a wider fan-out would be refused (429) or queue on the
+/// platform rather than run side by side.
 pub const DEFAULT_MAX_PARTS: u32 = 100;
 
 /// A band of image rows, `start..end` counted from the top (0-based, `end` excluded); written

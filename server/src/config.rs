@@ -69,7 +69,7 @@ pub const ENV: &[EnvVar] = &[
     },
     EnvVar {
         name: "FANOUT_MAX_PARTS",
-        default: "100 (FC's default on-demand instance quota per region)",
+        default: "100 (FC 3.0's documented default instance quota per account and region)",
         meaning: "largest `parts`",
     },
     EnvVar {
