@@ -99,6 +99,9 @@ pub enum RenderError {
     /// The sink (the encoder or its writer) failed.
     #[error("writing the image failed: {0}")]
     Io(#[from] io::Error),
+    /// The engine cannot render the scene.
+    #[error(transparent)]
+    Scene(#[from] engine::SceneError),
 }
 
 /// What a finished render did.
@@ -147,7 +150,7 @@ where
     F: FnMut(u32, &[Rgb]) -> io::Result<()>,
 {
     let start = Instant::now();
-    let engine = engine::build(scene, req);
+    let engine = engine::build(scene, req)?;
     let band = req.band();
     let (w, h) = (req.width, band.len());
     let threads = opts.pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());

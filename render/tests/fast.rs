@@ -29,7 +29,7 @@ fn request(width: u32, height: u32, spp: u32) -> RenderRequest {
 /// first.
 fn render_on(path: SimdPath, req: &RenderRequest) -> Vec<[f32; 3]> {
     use rayon::prelude::*;
-    let engine = Fast::with_path(&Scene::default(), req, path);
+    let engine = Fast::with_path(&Scene::default(), req, path).unwrap();
     assert_eq!(engine.path(), path);
     let rows: Vec<Vec<[f32; 3]>> = (0..req.height)
         .into_par_iter()
@@ -184,7 +184,7 @@ fn a_pixel_is_the_same_in_any_crop() {
     for path in paths() {
         for spp in [4, 64, 1024] {
             let req = request(200, 20, spp);
-            let engine = Fast::with_path(&Scene::default(), &req, path);
+            let engine = Fast::with_path(&Scene::default(), &req, path).unwrap();
             let cancel = CancelToken::new();
             let mut full = vec![Rgb::ZERO; 200];
             engine.render_row(7, &mut full, &cancel).unwrap();

@@ -131,3 +131,20 @@ fn a_panicking_engine_sink_does_not_hang() {
     });
     assert!(res.is_err());
 }
+
+/// A scene the fast engine's tables cannot hold is an error from the render, not a panic; the
+/// classic engine takes it.
+#[test]
+fn too_many_spheres_for_the_fast_engine_is_an_error() {
+    let mut scene = Scene::default();
+    while scene.spheres.len() <= render::engine::fast::MAX_SPHERES {
+        let mut s = scene.spheres[scene.spheres.len() - 1];
+        s.radius *= 0.5;
+        scene.spheres.push(s);
+    }
+    let fast = RenderRequest { engine: EngineKind::Fast, ..req(8, 4, 4, Format::Ppm) };
+    let err = render_rows(&scene, &fast, &RenderOptions::default(), |_, _| Ok(())).unwrap_err();
+    assert!(matches!(err, RenderError::Scene(_)), "{err:?}");
+    assert!(err.to_string().contains("at most 16 spheres"), "{err}");
+    render_rows(&scene, &req(8, 4, 4, Format::Ppm), &RenderOptions::default(), |_, _| Ok(())).unwrap();
+}

@@ -10,6 +10,19 @@ use crate::request::{EngineKind, RenderRequest};
 use crate::scene::Scene;
 use crate::{CancelToken, Rgb};
 
+/// A scene an engine cannot render.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SceneError {
+    /// More spheres than the fast engine's tables hold.
+    #[error("the fast engine takes at most {max} spheres; this scene has {got} (the classic engine takes any number)")]
+    TooManySpheres {
+        /// The scene's spheres.
+        got: usize,
+        /// The most the engine takes.
+        max: usize,
+    },
+}
+
 /// The render was cancelled before the row was finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cancelled;
@@ -28,10 +41,10 @@ pub trait Engine: Send + Sync {
     fn render_row(&self, row: u32, out: &mut [Rgb], cancel: &CancelToken) -> Result<RowStats, Cancelled>;
 }
 
-/// The engine a request asks for, set up for that request.
-pub fn build(scene: &Scene, req: &RenderRequest) -> Box<dyn Engine> {
-    match req.engine {
-        EngineKind::Fast => Box::new(fast::Fast::new(scene, req)),
+/// The engine a request asks for, set up for that request, or why it cannot take the scene.
+pub fn build(scene: &Scene, req: &RenderRequest) -> Result<Box<dyn Engine>, SceneError> {
+    Ok(match req.engine {
+        EngineKind::Fast => Box::new(fast::Fast::new(scene, req)?),
         EngineKind::Classic => Box::new(classic::Classic::new(scene, req)),
-    }
+    })
 }

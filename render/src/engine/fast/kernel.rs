@@ -198,6 +198,7 @@ impl Kernel {
     /// [`Kernel::new`], or with `use_walls` false every sphere tested on every step (what a scene
     /// that is not a closed box gets).
     pub(super) fn build(scene: &Scene, width: u32, height: u32, samples: u32, seed: u32, use_walls: bool) -> Kernel {
+        // `Fast::with_path` refuses larger scenes with an error before they get here.
         assert!(scene.spheres.len() <= MAX_SPHERES, "the fast engine holds at most {MAX_SPHERES} spheres");
         let z = [[0.0; MAX_SPHERES]; 3];
         let mut k = Kernel {

@@ -27,7 +27,7 @@ mod walls;
 pub use kernel::MAX_SPHERES;
 pub use simd::{SIMD_ENV, SimdPath};
 
-use super::{Cancelled, Engine, RowStats};
+use super::{Cancelled, Engine, RowStats, SceneError};
 use crate::request::RenderRequest;
 use crate::scene::Scene;
 use crate::vec3::Vec3;
@@ -52,14 +52,18 @@ pub struct Fast {
 
 impl Fast {
     /// The engine on the process's SIMD path ([`SimdPath::detected`]).
-    pub fn new(scene: &Scene, req: &RenderRequest) -> Fast {
+    pub fn new(scene: &Scene, req: &RenderRequest) -> Result<Fast, SceneError> {
         Fast::with_path(scene, req, SimdPath::detected())
     }
 
-    /// The engine on `path`, or the widest narrower path the CPU has.
-    pub fn with_path(scene: &Scene, req: &RenderRequest, path: SimdPath) -> Fast {
+    /// The engine on `path`, or the widest narrower path the CPU has; an error for a scene of
+    /// more than [`MAX_SPHERES`] spheres.
+    pub fn with_path(scene: &Scene, req: &RenderRequest, path: SimdPath) -> Result<Fast, SceneError> {
+        if scene.spheres.len() > MAX_SPHERES {
+            return Err(SceneError::TooManySpheres { got: scene.spheres.len(), max: MAX_SPHERES });
+        }
         let kernel = Kernel::new(scene, req.width, req.height, req.samples_per_subpixel(), req.seed);
-        Fast { kernel, path: path.clamp_to_cpu(), width: req.width, height: req.height }
+        Ok(Fast { kernel, path: path.clamp_to_cpu(), width: req.width, height: req.height })
     }
 
     /// The path this engine runs.
