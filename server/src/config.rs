@@ -92,6 +92,41 @@ pub const ENV: &[EnvVar] = &[
         default: "unset: the Mozilla roots compiled in",
         meaning: "PEM file of further CA certificates trusted for https `FANOUT_URL`s (a self-hosted pool's private CA)",
     },
+    EnvVar {
+        name: "RENDER_SIMD",
+        default: "the widest path the CPU has",
+        meaning: "`avx512`, `avx2`, `sse2` or `scalar`: the fast engine's SIMD path at most (read by the render library; for tests and timing)",
+    },
+    EnvVar {
+        name: "FC_CUSTOM_LISTEN_PORT",
+        default: "set by FC",
+        meaning: "the port FC's custom container expects; used when `PORT` is unset",
+    },
+    EnvVar {
+        name: "FC_SERVER_PORT",
+        default: "set by FC (older runtimes)",
+        meaning: "used when `PORT` and `FC_CUSTOM_LISTEN_PORT` are unset",
+    },
+    EnvVar {
+        name: "TENCENTCLOUD_RUNENV",
+        default: "set by SCF (`SCF`)",
+        meaning: "read only to detect SCF: turns the `auto` response cap on",
+    },
+    EnvVar {
+        name: "SCF_FUNCTIONNAME",
+        default: "set by SCF",
+        meaning: "read only to detect SCF: turns the `auto` response cap on",
+    },
+    EnvVar {
+        name: "RUNTIME_FUNC_NAME",
+        default: "set by FunctionGraph",
+        meaning: "read only to detect FunctionGraph: turns the `auto` response cap on",
+    },
+    EnvVar {
+        name: "RUNTIME_MAX_RESP_BODY_SIZE",
+        default: "set by FunctionGraph",
+        meaning: "read only to detect FunctionGraph: turns the `auto` response cap on",
+    },
     EnvVar { name: "LOG_FORMAT", default: "text", meaning: "`json` for one JSON object per line" },
     EnvVar { name: "RUST_LOG", default: "info", meaning: "log filter (tracing-subscriber EnvFilter syntax)" },
 ];
@@ -359,13 +394,10 @@ mod tests {
     }
 
     #[test]
-    fn every_variable_read_is_in_the_table() {
+    fn variables_are_read_through_the_lookup() {
         let c = config(&[("RENDER_MAX_SPP", "64"), ("RENDER_QUEUE", "0"), ("LOG_FORMAT", "JSON")]).unwrap();
         assert_eq!((c.limits.max_spp, c.queue, c.log_json), (64, 0, true));
         assert!(config(&[("RENDER_CONCURRENCY", "0")]).is_err());
-        for name in ["PORT", "RENDER_MAX_SAMPLES", "MAX_RESPONSE_BYTES", "SHUTDOWN_GRACE_SECS", "LOG_FORMAT"] {
-            assert!(ENV.iter().any(|v| v.name == name), "{name}");
-        }
     }
 
     #[test]
@@ -382,6 +414,72 @@ mod tests {
         assert_eq!((c.limits.max_parts, c.fanout.retries), (8, 0));
         for bad in ["ftp://host/", "/relative", "http://", "not a url"] {
             assert!(config(&[("FANOUT_URL", bad)]).is_err(), "{bad}");
+        }
+    }
+
+    /// Every name the source reads from the environment is a row of [`ENV`]: the string
+    /// literals the lookups take in this file (outside the table itself), and every
+    /// `env::var`/`var_os` call anywhere in the server's and the render library's sources.
+    #[test]
+    fn every_read_of_the_environment_is_in_the_table() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let mut files = Vec::new();
+        for dir in ["server/src", "render/src"] {
+            let mut stack = vec![std::path::PathBuf::from(root).join(dir)];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).unwrap() {
+                    let p = e.unwrap().path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|x| x == "rs") {
+                        files.push(p);
+                    }
+                }
+            }
+        }
+        let in_table = |name: &str| ENV.iter().any(|v| v.name == name);
+        let consts = |src: &str, name: &str| {
+            // `const NAME: &str = "VALUE";` anywhere in the file.
+            let pattern = format!("const {name}: &str = \"");
+            let at = src.find(&pattern)? + pattern.len();
+            Some(src[at..].split('"').next()?.to_string())
+        };
+        let mut reads = Vec::new();
+        for f in &files {
+            let whole = std::fs::read_to_string(f).unwrap();
+            // Production code only: unit tests (this one among them) may name what they like.
+            let src = whole.split("#[cfg(test)]").next().unwrap();
+            for call in ["env::var(", "env::var_os("] {
+                for (i, _) in src.match_indices(call) {
+                    let arg = src[i + call.len()..].split(')').next().unwrap().trim().to_string();
+                    let name = match arg.strip_prefix('"') {
+                        Some(lit) => lit.trim_end_matches('"').to_string(),
+                        // Through a constant of the same file, or this file's lookup closure.
+                        None => match consts(src, &arg) {
+                            Some(v) => v,
+                            None if f.ends_with("config.rs") && arg == "name" => continue,
+                            None => panic!("{}: env read of `{arg}`, not a literal or a const", f.display()),
+                        },
+                    };
+                    reads.push((f.display().to_string(), name));
+                }
+            }
+        }
+        // This file's lookups: every quoted SHOUTING_NAME outside the ENV table and the tests.
+        let src = include_str!("config.rs");
+        let table_end =
+            src.find("pub const ENV").unwrap() + src[src.find("pub const ENV").unwrap()..].find("\n];").unwrap();
+        let body = &src[table_end..src.find("#[cfg(test)]").unwrap()];
+        for lit in body.split('"').skip(1).step_by(2) {
+            if lit.len() > 2 && lit.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit()) {
+                reads.push(("config.rs".into(), lit.to_string()));
+            }
+        }
+        for seen in ["RENDER_SIMD", "FANOUT_URL", "PORT", "SCF_FUNCTIONNAME"] {
+            assert!(reads.iter().any(|(_, n)| n == seen), "the scan missed {seen}: {reads:?}");
+        }
+        for (file, name) in reads {
+            assert!(in_table(&name), "{file} reads {name}, which is not in ENV");
         }
     }
 
