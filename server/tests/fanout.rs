@@ -96,6 +96,20 @@ fn want_type(format: &str) -> &'static str {
     }
 }
 
+/// A GET allowed longer than the common 20 s: the slow tests share two cores with the others.
+async fn get_slow(addr: std::net::SocketAddr, path: String) -> Resp {
+    let t = Duration::from_secs(90);
+    tokio::time::timeout(t, async {
+        let mut conn = Conn::open(addr).await;
+        let res = conn.send("GET", &path, &[], "").await.unwrap();
+        let (parts, body) = res.into_parts();
+        use http_body_util::BodyExt;
+        Resp { status: parts.status, headers: parts.headers, body: body.collect().await.unwrap().to_bytes() }
+    })
+    .await
+    .expect("request timed out")
+}
+
 /// A second or two of classic rendering per part on one thread (three workers on two cores).
 const SLOW: &str = "width=32&height=60&spp=1024&engine=classic&seed=1";
 
@@ -104,7 +118,7 @@ async fn a_worker_killed_mid_render_has_its_part_retried_elsewhere() {
     let c = cluster(3, &[]);
     let addr = c.coordinator.addr;
     let want = tokio::task::spawn_blocking(|| local(SLOW));
-    let res = tokio::spawn(async move { get(addr, &format!("/?{SLOW}&parts=3")).await });
+    let res = tokio::spawn(get_slow(addr, format!("/?{SLOW}&parts=3")));
     // Part 0 goes to the first worker (a job's parts go round-robin from its first endpoint):
     // kill it while it renders. Its retry goes to the next worker.
     wait_active(c.workers[0].addr, |a| a >= 1, Duration::from_secs(10)).await;
@@ -125,7 +139,7 @@ async fn a_stalled_worker_is_overtaken_by_a_hedged_duplicate() {
     let addr = c.coordinator.addr;
     let want = tokio::task::spawn_blocking(|| local(SLOW));
     let t = Instant::now();
-    let res = tokio::spawn(async move { get(addr, &format!("/?{SLOW}&parts=3")).await });
+    let res = tokio::spawn(get_slow(addr, format!("/?{SLOW}&parts=3")));
     // Part 1 is on the second worker; its hedge goes to the third.
     wait_active(c.workers[1].addr, |a| a >= 1, Duration::from_secs(10)).await;
     // Past its first row (tens of ms), so its head is out and it counts as running.
