@@ -28,8 +28,9 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
 /// Renders `req` on smallpt's scene and writes it, encoded in `req.format`, to `out` as rows
-/// finish: the whole image, or with `req.rows` an image of just those rows. `opts.order` is ignored: the format decides the row order. Wrap `out` in a
-/// `BufWriter` if it is unbuffered: encoders write one row at a time.
+/// finish: the whole image, or with `req.rows` an image of just those rows. `opts.order` is
+/// ignored: the format decides the row order. Wrap `out` in a `BufWriter` if it is unbuffered:
+/// encoders write one row at a time.
 pub fn render_to_writer<W: Write + 'static>(
     req: &RenderRequest,
     opts: &RenderOptions<'_>,

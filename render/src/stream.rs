@@ -136,8 +136,9 @@ impl RenderStats {
 }
 
 /// Renders `req` on `scene`, calling `sink(row, pixels)` for every row of `req.band()` in
-/// `opts.order`, where `row` counts from the top of the whole image. Returns only after every row reached the sink, or with
-/// the error that stopped it (a cancelled render never looks like a short image).
+/// `opts.order`, where `row` counts from the top of the whole image. Returns only after every row
+/// reached the sink, or with the error that stopped it (a cancelled render never looks like a
+/// short image).
 ///
 /// A panic in the engine stops the other workers and is resumed on the calling thread.
 pub fn render_rows<F>(

@@ -171,7 +171,6 @@ struct BandState {
     /// Length of the whole band's data.
     expected: usize,
     done: bool,
-    started: Option<Instant>,
     /// When an attempt first got a 2xx head: the worker has rendered the band's first row, so
     /// the band is running, not waiting in a worker's queue.
     running: Option<Instant>,
@@ -276,7 +275,6 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
                     data: Vec::new(),
                     expected: rows.len() as usize * row_len,
                     done: false,
-                    started: None,
                     running: None,
                     took: None,
                     hedged: false,
@@ -365,7 +363,6 @@ async fn schedule(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, order: Ve
             }
             while launched < order.len() && launched < p.merged + window {
                 let index = order[launched];
-                p.bands[index].started = Some(Instant::now());
                 attempts.spawn(run_band(pool.clone(), job.clone(), shared.clone(), index).in_current_span());
                 launched += 1;
             }

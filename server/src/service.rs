@@ -90,7 +90,7 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
         // Logged, so kept to the request-id alphabet: a caller cannot write into the log through it.
         part_of: req.headers().get(fanout::PART_HEADER).map(|v| {
             let v = v.to_str().unwrap_or("");
-            v.chars().filter(|c| c.is_ascii_alphanumeric() || "._:-".contains(*c)).take(128).collect()
+            v.chars().filter(|c| c.is_ascii() && is_id_byte(*c as u8)).take(MAX_ID_LEN).collect()
         }),
         authorization: req.headers().get(hyper::header::AUTHORIZATION).cloned(),
     };
@@ -361,11 +361,18 @@ fn health(state: &State) -> Response<Body> {
     )
 }
 
+/// Longest request id taken from a header.
+const MAX_ID_LEN: usize = 128;
+
+/// The request-id alphabet, `[A-Za-z0-9._:-]`: safe in a header and a log line as is.
+fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"._:-".contains(&b)
+}
+
 /// The request id from the platform's header, or a fresh one. Only ids of up to 128
 /// characters of `[A-Za-z0-9._:-]` are taken, so an id can go into a header and a log line as is.
 fn request_id(headers: &HeaderMap) -> String {
-    let valid =
-        |s: &&str| (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    let valid = |s: &&str| (1..=MAX_ID_LEN).contains(&s.len()) && s.bytes().all(is_id_byte);
     REQUEST_ID_SOURCES
         .iter()
         .find_map(|name| headers.get(*name)?.to_str().ok().filter(valid).map(str::to_owned))
