@@ -10,6 +10,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
+// `unsafe` lives in one module, the fast engine's SIMD lanes (`engine::fast::lanes`), which allows it.
+#![deny(unsafe_code)]
 
 pub mod camera;
 pub mod encode;

@@ -8,8 +8,8 @@
 //! - **Random numbers** are keyed by position: each camera sample (seed, x, y, subpixel, index)
 //!   seeds its own xorshift32 stream with a 32-bit avalanche hash the lanes compute, so a pixel's
 //!   value does not depend on threads, row order, tiling, or which lane traced it.
-//! - **Numerics**: see `kernel.rs` — the intersection is written so the 1e5-radius walls lose no
-//!   precision in f32.
+//! - **Numerics**: see `intersect.rs` — the intersection is written so the 1e5-radius walls lose
+//!   no precision in f32.
 //! - **Walls**: in smallpt's closed box each lane tests only the wall ahead of it on each axis
 //!   (see `walls.rs` for why that is exact): six of the nine sphere tests become three. A wall
 //!   is only ever left (its far root, no EPS), which keeps f32 rays from leaking out of the box.
@@ -20,19 +20,33 @@
 //! - **Counting**: one segment per ray–scene intersection query, as the classic engine counts;
 //!   the segments skipped above are not counted.
 
-mod kernel;
-mod simd;
+//!
+//! The modules form a one-way stack, each using only those above it: `lanes` (the instruction
+//! sets, the only `unsafe` code) → `rng` → `math` → `walls` → `tables` (the scene, materials
+//! encoded once) → `camera` → `intersect` → `shade` → `trace` (the loop) → this engine.
+
+mod camera;
+mod intersect;
+#[allow(unsafe_code)]
+mod lanes;
+mod math;
+mod rng;
+mod shade;
+mod tables;
+mod trace;
 mod walls;
 
-pub use kernel::MAX_SPHERES;
-pub use simd::{SIMD_ENV, SimdPath};
+pub use lanes::{SIMD_ENV, SimdPath};
+pub use tables::MAX_SPHERES;
 
 use super::{Cancelled, Engine, RowStats, SceneError};
 use crate::request::RenderRequest;
 use crate::scene::Scene;
 use crate::vec3::Vec3;
 use crate::{CancelToken, Rgb};
-use kernel::{Kernel, Work};
+use camera::Camera;
+use tables::Tables;
+use trace::{Batch, Trace, Work};
 
 /// Samples traced per batch (a run of pixels of one row); cancellation is checked between batches.
 const BATCH_SAMPLES: u32 = 4096;
@@ -44,7 +58,7 @@ pub fn simd_path() -> &'static str {
 
 /// The fast engine for one request.
 pub struct Fast {
-    kernel: Kernel,
+    trace: Trace,
     path: SimdPath,
     width: u32,
     height: u32,
@@ -62,8 +76,12 @@ impl Fast {
         if scene.spheres.len() > MAX_SPHERES {
             return Err(SceneError::TooManySpheres { got: scene.spheres.len(), max: MAX_SPHERES });
         }
-        let kernel = Kernel::new(scene, req.width, req.height, req.samples_per_subpixel(), req.seed);
-        Ok(Fast { kernel, path: path.clamp_to_cpu(), width: req.width, height: req.height })
+        Ok(Fast {
+            trace: trace(scene, req, Tables::new),
+            path: path.clamp_to_cpu(),
+            width: req.width,
+            height: req.height,
+        })
     }
 
     /// The path this engine runs.
@@ -75,17 +93,17 @@ impl Fast {
     /// is the same as in a full render.
     pub fn render_span(&self, row: u32, x0: u32, out: &mut [Rgb], cancel: &CancelToken) -> Result<RowStats, Cancelled> {
         assert!(row < self.height && x0 as usize + out.len() <= self.width as usize, "span outside the image");
-        let samples = self.kernel.samples;
+        let samples = self.trace.camera.samples;
         let per_pixel = 4 * samples;
         let batch = (BATCH_SAMPLES / per_pixel).max(1) as usize;
-        let mut work = Work { y: self.height - 1 - row, x0, pixels: 0, results: Vec::new(), segments: 0, outside: 0 };
+        let mut work = Work::new(self.height - 1 - row);
         for (i, chunk) in out.chunks_mut(batch).enumerate() {
             if cancel.is_cancelled() {
                 return Err(Cancelled);
             }
             work.x0 = x0 + (i * batch) as u32;
             work.pixels = chunk.len() as u32;
-            simd::run(self.path, &self.kernel, &mut work);
+            lanes::dispatch(self.path, Batch { trace: &self.trace, work: &mut work });
             let inv = 1.0 / f64::from(samples);
             for (pixel, results) in chunk.iter_mut().zip(work.results.chunks(per_pixel as usize)) {
                 let mut c = Vec3::ZERO;
@@ -107,6 +125,15 @@ impl Fast {
     }
 }
 
+/// The tables (made by `tables`) and camera of `req` on `scene`.
+fn trace(scene: &Scene, req: &RenderRequest, tables: fn(&Scene, &crate::scene::CameraFrame) -> Tables) -> Trace {
+    let frame = scene.camera.frame(req.width, req.height);
+    Trace {
+        tables: tables(scene, &frame),
+        camera: Camera::new(&frame, req.width, req.height, req.samples_per_subpixel(), req.seed),
+    }
+}
+
 impl Engine for Fast {
     fn render_row(&self, row: u32, out: &mut [Rgb], cancel: &CancelToken) -> Result<RowStats, Cancelled> {
         self.render_span(row, 0, out, cancel)
@@ -120,14 +147,13 @@ mod tests {
 
     /// Renders `req` top row first on this CPU's widest path, with or without the wall pairs.
     fn render(req: &RenderRequest, use_walls: bool) -> Vec<Rgb> {
-        let scene = Scene::cornell();
-        render_with(req, Kernel::build(&scene, req.width, req.height, req.samples_per_subpixel(), req.seed, use_walls))
-            .0
+        let tables = if use_walls { Tables::new } else { Tables::without_walls };
+        render_with(req, trace(&Scene::cornell(), req, tables)).0
     }
 
     /// The image `kernel` renders for `req` on this CPU's widest path, and the segments traced.
-    fn render_with(req: &RenderRequest, kernel: Kernel) -> (Vec<Rgb>, u64) {
-        let engine = Fast { kernel, path: SimdPath::detected(), width: req.width, height: req.height };
+    fn render_with(req: &RenderRequest, trace: Trace) -> (Vec<Rgb>, u64) {
+        let engine = Fast { trace, path: SimdPath::detected(), width: req.width, height: req.height };
         let mut img = vec![Rgb::ZERO; (req.width * req.height) as usize];
         let mut segments = 0;
         for (row, out) in img.chunks_mut(req.width as usize).enumerate() {
@@ -149,13 +175,13 @@ mod tests {
         }
     }
 
-    /// A lane that hits a black sphere reads other spheres' table entries (see `Kernel::slot`)
+    /// A lane that hits a black sphere reads other spheres' table entries (see `Tables::slot`)
     /// but ends at once: nothing of them reaches the image.
     #[test]
     fn narrow_lookups_change_nothing() {
         let req = pfm_request(64, 48, 9);
-        let kernel = || Kernel::new(&Scene::cornell(), req.width, req.height, req.samples_per_subpixel(), req.seed);
-        let (narrow, wide) = (render_with(&req, kernel()).0, render_with(&req, kernel().wide_lookups()).0);
+        let narrow = render_with(&req, trace(&Scene::cornell(), &req, Tables::new)).0;
+        let wide = render_with(&req, trace(&Scene::cornell(), &req, |s, f| Tables::new(s, f).wide_lookups())).0;
         assert!(narrow == wide, "images differ");
     }
 
@@ -164,13 +190,13 @@ mod tests {
     /// (before they did, about 1 segment in 10⁴ samples started outside the box).
     #[test]
     fn no_ray_leaks_out_of_the_box() {
-        let (w, h, spp) = (128, 96, 64);
-        let kernel = Kernel::new(&Scene::cornell(), w, h, spp / 4, 11);
-        let path = SimdPath::detected();
-        let mut work = Work { y: 0, x0: 0, pixels: w, results: Vec::new(), segments: 0, outside: 0 };
-        for y in 0..h {
+        let req = RenderRequest { width: 128, height: 96, spp: 64, seed: 11, ..pfm_request(128, 96, 11) };
+        let trace = trace(&Scene::cornell(), &req, Tables::new);
+        let mut work = Work::new(0);
+        work.pixels = req.width;
+        for y in 0..req.height {
             work.y = y;
-            simd::run(path, &kernel, &mut work);
+            lanes::dispatch(SimdPath::detected(), Batch { trace: &trace, work: &mut work });
         }
         assert_eq!(work.outside, 0, "segments that started outside the box, of {}", work.segments);
     }
@@ -182,8 +208,7 @@ mod tests {
     #[test]
     fn segments_per_sample_are_the_estimators() {
         let req = pfm_request(64, 48, 5);
-        let kernel = Kernel::new(&Scene::cornell(), req.width, req.height, req.samples_per_subpixel(), req.seed);
-        let (_, segments) = render_with(&req, kernel);
+        let (_, segments) = render_with(&req, trace(&Scene::cornell(), &req, Tables::new));
         let per_sample = segments as f64 / req.total_samples() as f64;
         assert!((7.4..7.9).contains(&per_sample), "{per_sample} segments per sample");
     }
@@ -194,9 +219,9 @@ mod tests {
     #[test]
     fn testing_every_wall_gives_the_same_image() {
         let req = pfm_request(96, 72, 3);
-        let cornell = Scene::cornell();
-        assert!(Kernel::new(&cornell, 96, 72, 4, 3).uses_walls(), "smallpt's room gets the wall pairs");
-        assert!(!Kernel::build(&cornell, 96, 72, 4, 3, false).uses_walls());
+        let (cornell, frame) = (Scene::cornell(), Scene::cornell().camera.frame(96, 72));
+        assert!(Tables::new(&cornell, &frame).walls.is_some(), "smallpt's room gets the wall pairs");
+        assert!(Tables::without_walls(&cornell, &frame).walls.is_none());
         let (walls, all) = (render(&req, true), render(&req, false));
         let differ = walls.iter().zip(&all).filter(|(a, b)| (**a - **b).dot(**a - **b) > 1e-12).count();
         assert!(differ * 200 < walls.len(), "{differ} of {} pixels differ", walls.len());

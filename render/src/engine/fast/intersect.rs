@@ -1,0 +1,193 @@
+//! The nearest hit of every lane's ray: smallpt's ray–sphere test rewritten so the 1e5-radius
+//! walls lose no precision in f32, and in smallpt's closed box one wall per axis instead of six.
+
+use super::lanes::Lanes;
+use super::math::{V3, dot};
+use super::tables::{MAX_SPHERES, Tables};
+use super::walls::Walls;
+
+/// Hits closer than this are ignored, so a bounced ray does not hit its own surface. Larger than
+/// classic's 1e-4: f32 hit points are off by up to ~1e-5 at this scene's scale (about 100).
+pub(super) const EPS: f32 = 1e-3;
+/// "No hit" distance.
+pub(super) const INF: f32 = 1e20;
+
+/// Every sphere's constants in every lane, in the tables' test order.
+pub(super) type Spheres<L> = [SphereLanes<L>; MAX_SPHERES];
+
+/// [`Spheres`] for `k`.
+#[inline(always)]
+pub(super) fn spheres<L: Lanes>(l: L, k: &Tables) -> Spheres<L> {
+    std::array::from_fn(|j| {
+        let i = usize::from(k.order[j]);
+        SphereLanes {
+            anchor: V3 { x: l.splat(k.anchor[0][i]), y: l.splat(k.anchor[1][i]), z: l.splat(k.anchor[2][i]) },
+            w: l.splat(k.w_axis[i]),
+            w2: l.splat(2.0 * k.w_axis[i]),
+            id: l.splat_u(u32::from(k.slot[i])),
+        }
+    })
+}
+
+/// Each lane's nearest hit along `o + t·d`: the distance (`INF` for none) and the hit sphere's
+/// slot. In smallpt's box, one wall per axis: the one ahead of the lane, unless some lane moves
+/// nearly parallel to a wall or starts outside it (see [`walls`](super::walls)); then every
+/// wall. The other spheres by axis (the axis is a constant in each loop).
+#[inline(always)]
+pub(super) fn nearest<L: Lanes>(l: L, k: &Tables, spheres: &Spheres<L>, o: V3<L::F>, d: V3<L::F>) -> (L::F, L::U) {
+    let mut t = l.splat(INF);
+    let mut id = l.splat_u(0);
+    let first = if let Some(w) = &k.walls {
+        let check = check::<L, 0>(l, w, o, d) | check::<L, 1>(l, w, o, d) | check::<L, 2>(l, w, o, d);
+        if l.bits(check) == 0 {
+            ahead::<L, 0>(l, &spheres[0], &spheres[1], o, d, &mut t, &mut id);
+            ahead::<L, 1>(l, &spheres[2], &spheres[3], o, d, &mut t, &mut id);
+            ahead::<L, 2>(l, &spheres[4], &spheres[5], o, d, &mut t, &mut id);
+        } else {
+            for (a, pair) in spheres[..6].chunks(2).enumerate() {
+                for s in pair {
+                    match a {
+                        0 => nearer::<L, 0, true, true>(l, s, o, d, &mut t, &mut id),
+                        1 => nearer::<L, 1, true, true>(l, s, o, d, &mut t, &mut id),
+                        _ => nearer::<L, 2, true, true>(l, s, o, d, &mut t, &mut id),
+                    }
+                }
+            }
+        }
+        6
+    } else {
+        0
+    };
+    let e = k.ends;
+    for s in &spheres[first..e[0]] {
+        nearer::<L, 0, true, false>(l, s, o, d, &mut t, &mut id);
+    }
+    for s in &spheres[e[0]..e[1]] {
+        nearer::<L, 1, true, false>(l, s, o, d, &mut t, &mut id);
+    }
+    for s in &spheres[e[1]..e[2]] {
+        nearer::<L, 2, true, false>(l, s, o, d, &mut t, &mut id);
+    }
+    for s in &spheres[e[2]..e[3]] {
+        nearer::<L, 0, false, false>(l, s, o, d, &mut t, &mut id);
+    }
+    for s in &spheres[e[3]..e[4]] {
+        nearer::<L, 1, false, false>(l, s, o, d, &mut t, &mut id);
+    }
+    for s in &spheres[e[4]..e[5]] {
+        nearer::<L, 2, false, false>(l, s, o, d, &mut t, &mut id);
+    }
+    (t, id)
+}
+
+/// Lanes whose origin is outside smallpt's box (when the scene is one): rays that leaked
+/// through a wall. Only the tests count them.
+#[cfg(test)]
+pub(super) fn outside_box<L: Lanes>(l: L, k: &Tables, o: V3<L::F>) -> u32 {
+    k.walls
+        .as_ref()
+        .map_or(0, |w| l.bits(outside::<L, 0>(l, w, o) | outside::<L, 1>(l, w, o) | outside::<L, 2>(l, w, o)))
+}
+
+/// One sphere's constants in every lane.
+pub(super) struct SphereLanes<L: Lanes> {
+    anchor: V3<L::F>,
+    /// The axis component of w (± radius), and twice it.
+    w: L::F,
+    w2: L::F,
+    id: L::U,
+}
+
+/// Moves `t`, `id` to the sphere `s` in lanes where it is hit nearer, with `s.w` along axis `A`.
+///
+/// With v = anchor − o and c − o = w + v:
+///   b = (c − o)·d = w·d + v·d,  C = |c − o|² − r² = 2 w·v + |v|²  (no r² term: exact for huge
+///   spheres), and t = b ∓ √(b² − C): for `BIG` spheres as q = b + sign(b)√(b² − C) and C/q (no
+///   cancellation), for small ones directly (no divide on the way to the next segment).
+/// A negative discriminant makes √ NaN, which fails every comparison: a miss, with no test.
+///
+/// A `WALL` of smallpt's box (which holds every ray) is only ever left: its hit is the far root,
+/// with no EPS, and at once for a ray already beyond it. Its near root is an f32 artifact (a ray
+/// that starts a rounding error outside the wall it just left, re-entering it), and a hit on the
+/// wall ahead closer than EPS is real (a ray leaving the floor or a ball within EPS of a wall):
+/// taking the one or skipping the other lets rays out of the box through the wall.
+#[inline(always)]
+fn nearer<L: Lanes, const A: u8, const BIG: bool, const WALL: bool>(
+    l: L,
+    s: &SphereLanes<L>,
+    o: V3<L::F>,
+    d: V3<L::F>,
+    t: &mut L::F,
+    id: &mut L::U,
+) {
+    let v = s.anchor - o;
+    let b = l.fma(s.w, d.pick(A), dot(l, v, d));
+    let c = l.fma(s.w2, v.pick(A), dot(l, v, v));
+    let root = l.sqrt(l.fma(b, b, -c));
+    let (near, far) = if BIG {
+        let q = b + l.with_sign_of(root, b);
+        let t0 = c / q;
+        (l.min(t0, q), l.max(t0, q))
+    } else {
+        (b - root, b + root)
+    };
+    let (tk, hit) = if WALL {
+        // Both roots negative: the ray starts beyond the wall and moves out (rounding put a hit
+        // point where two walls meet a hair outside one of them); it meets the wall where it is.
+        let zero = l.splat(0.0);
+        let tk = l.select(l.lt(far, zero), zero, far);
+        (tk, l.lt(tk, *t))
+    } else {
+        let eps = l.splat(EPS);
+        let tk = l.select(l.lt(eps, near), near, far);
+        (tk, l.lt(eps, tk) & l.lt(tk, *t))
+    };
+    *t = l.select(hit, tk, *t);
+    *id = l.select_u(hit, s.id, *id);
+}
+
+/// Lanes that must test both walls of the pair along `A`: moving within `graze` of parallel to
+/// them, or outside the box along `A`.
+#[inline(always)]
+fn check<L: Lanes, const A: u8>(l: L, w: &Walls, o: V3<L::F>, d: V3<L::F>) -> L::M {
+    l.lt(l.abs(d.pick(A)), l.splat(w.graze[usize::from(A)])) | outside::<L, A>(l, w, o)
+}
+
+/// Lanes whose origin is outside the box along `A` by more than EPS (a hit point on a wall rounds
+/// to either side of it).
+#[inline(always)]
+fn outside<L: Lanes, const A: u8>(l: L, w: &Walls, o: V3<L::F>) -> L::M {
+    let a = usize::from(A);
+    let (lo, hi) = (l.splat(w.lo[a] - EPS), l.splat(w.hi[a] + EPS));
+    l.lt(o.pick(A), lo) | l.lt(hi, o.pick(A))
+}
+
+/// [`nearer`] for the wall of a facing pair ahead of each lane along axis `A`: `high` where the
+/// lane moves toward +A, `low` where it moves toward −A.
+#[inline(always)]
+fn ahead<L: Lanes, const A: u8>(
+    l: L,
+    low: &SphereLanes<L>,
+    high: &SphereLanes<L>,
+    o: V3<L::F>,
+    d: V3<L::F>,
+    t: &mut L::F,
+    id: &mut L::U,
+) {
+    let up = l.lt(l.splat(0.0), d.pick(A));
+    // The pair's anchors differ only along A (`Tables::new` checks): one blend, not three.
+    let mut anchor = high.anchor;
+    let along = l.select(up, high.anchor.pick(A), low.anchor.pick(A));
+    match A {
+        0 => anchor.x = along,
+        1 => anchor.y = along,
+        _ => anchor.z = along,
+    }
+    let s = SphereLanes {
+        anchor,
+        w: l.select(up, high.w, low.w),
+        w2: l.select(up, high.w2, low.w2),
+        id: l.select_u(up, high.id, low.id),
+    };
+    nearer::<L, A, true, true>(l, &s, o, d, t, id);
+}

@@ -1,0 +1,134 @@
+//! What happens at a hit, for every lane at once: Russian roulette, then the next direction by
+//! the surface's material (cosine-weighted diffuse, mirror, or glass with Schlick's Fresnel and
+//! smallpt's splitting at shallow depth).
+
+use super::intersect::INF;
+use super::lanes::{Lanes, MAX_W};
+use super::math::{V3, cos_sin_2pi, dot, fma3, orthonormal_basis, sel3, store3};
+use super::rng::uniform;
+use super::tables::{Surface, Tables};
+use crate::scene::GLASS_IOR;
+
+/// Paths deeper than this continue only by Russian roulette on the surface's largest albedo.
+const ROULETTE_DEPTH: f32 = 5.0;
+/// At this depth or less, glass traces both the reflected and the refracted ray.
+pub(super) const SPLIT_DEPTH: f32 = 2.0;
+
+/// Per-lane path state, kept in registers from step to step.
+#[derive(Clone, Copy)]
+pub(super) struct Paths<L: Lanes> {
+    pub o: V3<L::F>,
+    pub d: V3<L::F>,
+    /// Throughput: the product of albedos and branch weights so far.
+    pub thr: V3<L::F>,
+    pub depth: L::F,
+    pub rng: L::U,
+}
+
+/// Reflected direction and throughput of the glass splits made in a step, per lane.
+pub(super) struct Splits {
+    pub refl: [[f32; MAX_W]; 3],
+    pub refl_thr: [[f32; MAX_W]; 3],
+}
+
+/// Each lane's nearest hit: distance and the sphere's slot (see [`Tables::slot`]).
+#[derive(Clone, Copy)]
+pub(super) struct Hit<L: Lanes> {
+    pub t: L::F,
+    pub id: L::U,
+}
+
+impl<L: Lanes> Hit<L> {
+    /// Lanes whose ray hit nothing.
+    #[inline(always)]
+    pub fn miss(self, l: L) -> L::M {
+        !l.lt(self.t, l.splat(INF))
+    }
+
+    /// Lanes whose hit sphere emits light.
+    #[inline(always)]
+    pub fn emits(self, l: L, k: &Tables) -> L::M {
+        l.lt(l.splat(0.0), l.lookup(&k.emits, self.id)) & !self.miss(l)
+    }
+}
+
+/// Moves every lane's path to its hit and on in a new direction, with the new throughput.
+/// Returns bit masks of lanes whose path ended (missed, lost the roulette, or hit a black sphere
+/// and can add nothing more) and of lanes that split at glass (their reflected branch is in
+/// `splits`; both bits set: the refracted branch ended, the reflected one is pending).
+#[inline(always)]
+pub(super) fn scatter<L: Lanes>(l: L, k: &Tables, path: &mut Paths<L>, hit: Hit<L>, splits: &mut Splits) -> (u32, u32) {
+    let (o, d, id) = (path.o, path.d, hit.id);
+    let miss = hit.miss(l);
+    let x = fma3(l, d, hit.t, o);
+    // n = (x − c)/|x − c| without a square root or a divide on the way to the next segment:
+    // n₀ = (x − c)/r is unit to ~1e-6 (x is on the sphere to rounding) and one Newton step,
+    // n₀·(3 − |n₀|²)/2, makes it unit to rounding. (n₀ alone is not enough: inside the glass
+    // ball a short normal shrinks each reflected direction, and the error feeds on itself.)
+    let n = (x - k.hit3(l, &k.center, id)) * k.hit(l, &k.inv_radius, id);
+    let n = n * l.fma(l.splat(-0.5), dot(l, n, n), l.splat(1.5));
+    let dn = dot(l, n, d);
+    let into = l.lt(dn, l.splat(0.0));
+    let nl = sel3(l, into, n, -n);
+    let depth = path.depth + l.splat(1.0);
+    (path.o, path.depth) = (x, depth);
+
+    // Roulette past ROULETTE_DEPTH on the largest albedo p: survive with probability p, weight f/p.
+    let rng = &mut path.rng;
+    let (u0, u1, u2) = (uniform(l, rng), uniform(l, rng), uniform(l, rng));
+    let f = k.hit3(l, &k.color, id);
+    let p = l.max(f.x, l.max(f.y, f.z));
+    let roulette = l.lt(l.splat(ROULETTE_DEPTH), depth);
+    let dies = roulette & !l.lt(u0, p);
+    let mut thr = path.thr.mul_each(f) * l.select(roulette, l.splat(1.0) / p, l.splat(1.0));
+
+    // Diffuse: cosine-weighted around nl, φ = 2π·u1, sin θ = √u2.
+    let (cos_phi, sin_phi) = cos_sin_2pi(l, u1);
+    let r2s = l.sqrt(u2);
+    let (tu, tv) = orthonormal_basis(l, nl);
+    let diffuse_dir = fma3(l, tu, cos_phi * r2s, fma3(l, tv, sin_phi * r2s, nl * l.sqrt(l.splat(1.0) - u2)));
+    // Mirror.
+    let refl = fma3(l, n, l.splat(-2.0) * dn, d);
+    let kind = k.hit(l, &k.kind, id);
+    // A lane that hit a black sphere ends this step (below); its table entries are not its
+    // sphere's (see `Tables::slot`), and it must not split.
+    let black = l.lt(l.splat(k.live as f32 - 0.5), l.to_f(id)) & !miss;
+    let glass = Surface::Glass.is(l, kind) & !miss & !black;
+    let mirror = Surface::Mirror.is(l, kind);
+    let mut new_d = sel3(l, mirror, refl, diffuse_dir);
+    let mut split = l.lt(l.splat(0.0), l.splat(0.0));
+    // Glass (Snell with Schlick's Fresnel; total internal reflection mirrors) only when a lane
+    // hit glass: most steps have none.
+    if l.bits(glass) != 0 {
+        let (nc, nt) = (1.0, GLASS_IOR as f32);
+        let nnt = l.select(into, l.splat(nc / nt), l.splat(nt / nc));
+        let ddn = l.select(into, dn, -dn); // d·nl
+        let cos2t = l.splat(1.0) - nnt * nnt * (l.splat(1.0) - ddn * ddn);
+        let tir = l.lt(cos2t, l.splat(0.0));
+        // Unit to rounding (|tdir|² = nnt²(1 − ddn²) + cos2t = 1), so unlike smallpt we do
+        // not normalise it: the error is a few ulps and the next diffuse bounce resets it.
+        let tdir = d * nnt - nl * l.fma(ddn, nnt, l.sqrt(l.max(cos2t, l.splat(0.0))));
+        let r0 = (nt - nc) * (nt - nc) / ((nt + nc) * (nt + nc));
+        let cc = l.splat(1.0) - l.select(into, -ddn, dot(l, tdir, n));
+        let cc2 = cc * cc;
+        let re = l.fma(l.splat(1.0 - r0), cc2 * cc2 * cc, l.splat(r0));
+        let tr = l.splat(1.0) - re;
+        let pr = l.fma(l.splat(0.5), re, l.splat(0.25));
+        split = glass & !tir & !l.lt(l.splat(SPLIT_DEPTH), depth);
+        let pick_refl = tir | (!split & l.lt(u1, pr));
+        let glass_w =
+            l.select(tir, l.splat(1.0), l.select(split, tr, l.select(pick_refl, re / pr, tr / (l.splat(1.0) - pr))));
+        new_d = sel3(l, glass, sel3(l, pick_refl, refl, tdir), new_d);
+        if l.bits(split) != 0 {
+            store3(l, refl, &mut splits.refl);
+            store3(l, thr * re, &mut splits.refl_thr);
+        }
+        thr = sel3(l, glass, thr * glass_w, thr);
+    }
+    (path.d, path.thr) = (new_d, thr);
+    // A path that hit a black sphere (smallpt's front wall or light: albedo 0) has throughput
+    // 0 and can add only 0·L to its sample from here on: smallpt traces it on until roulette
+    // ends it, about a fifth of all its segments; we end it.
+    let lanes = if L::W >= 32 { u32::MAX } else { (1u32 << L::W) - 1 };
+    (l.bits(miss | dies | black) & lanes, l.bits(split) & lanes)
+}

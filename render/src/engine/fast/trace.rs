@@ -1,0 +1,227 @@
+//! The trace loop, written once over [`Lanes`]: W independent camera samples in W SIMD lanes
+//! (ISPC style). Each step traces one segment per lane; a lane whose path ends takes the next
+//! sample of the batch, so lanes stay busy. Glass splits at shallow depth push the reflected
+//! branch on a two-entry per-lane stack, traced after the refracted one.
+
+use super::camera::{Camera, CameraRays};
+use super::intersect::{Spheres, nearest, spheres};
+use super::lanes::{LaneJob, Lanes, MAX_W};
+use super::math::{sel3, set_bits, splat_v, store3};
+use super::shade::{Hit, Paths, Splits, scatter};
+use super::tables::Tables;
+
+/// Glass splits happen at depths 1 and 2 only (`shade::SPLIT_DEPTH`), so a lane holds at most
+/// two pending branches.
+const STACK: usize = 2;
+/// Lane holds no sample.
+const IDLE: u32 = u32::MAX;
+
+/// A pending glass branch: origin, direction, throughput, depth.
+#[derive(Clone, Copy, Default)]
+struct Branch {
+    o: [f32; 3],
+    d: [f32; 3],
+    t: [f32; 3],
+    depth: f32,
+}
+
+/// Per-lane bookkeeping in memory. (A lane that starts a path is blended into [`Paths`] in
+/// registers: written lane by lane to memory, the state could not be read back as vectors until
+/// the narrow stores had retired — no store-to-load forwarding — a stall on every step.)
+struct State {
+    splits: Splits,
+    sample: [u32; MAX_W],
+    stack: [[Branch; STACK]; MAX_W],
+    depth_of_stack: [u8; MAX_W],
+}
+
+/// One batch: consecutive pixels of one row, and per sample the radiance it gathered.
+pub(super) struct Work {
+    /// smallpt's y (0 is the bottom row).
+    pub y: u32,
+    /// First pixel's x.
+    pub x0: u32,
+    /// Pixels in the batch.
+    pub pixels: u32,
+    /// Radiance per sample, indexed `(pixel*4 + subpixel)*samples + k`.
+    pub results: Vec<[f32; 3]>,
+    /// Segments traced.
+    pub segments: u64,
+    /// Segments that started outside smallpt's box: rays that leaked through a wall.
+    #[cfg(test)]
+    pub outside: u64,
+}
+
+impl Work {
+    /// A batch of no pixels yet, on row `y`.
+    pub fn new(y: u32) -> Work {
+        Work {
+            y,
+            x0: 0,
+            pixels: 0,
+            results: Vec::new(),
+            segments: 0,
+            #[cfg(test)]
+            outside: 0,
+        }
+    }
+}
+
+/// A render's scene tables and camera: what a batch is traced with.
+pub(super) struct Trace {
+    pub tables: Tables,
+    pub camera: Camera,
+}
+
+/// One batch traced with a [`Trace`], as a job for any lane width.
+pub(super) struct Batch<'a> {
+    pub trace: &'a Trace,
+    pub work: &'a mut Work,
+}
+
+impl LaneJob for Batch<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<L: Lanes>(self, l: L) {
+        self.trace.run(l, self.work)
+    }
+}
+
+impl Trace {
+    /// Traces every sample of `work`, `L::W` at a time.
+    #[inline(always)]
+    fn run<L: Lanes>(&self, l: L, work: &mut Work) {
+        let total = work.pixels * 4 * self.camera.samples;
+        work.results.clear();
+        work.results.resize(total as usize, [0.0; 3]);
+        let z = [[0.0; MAX_W]; 3];
+        let zero = splat_v(l, [0.0; 3]);
+        let mut p = Paths { o: zero, d: zero, thr: zero, depth: l.splat(0.0), rng: l.splat_u(0) };
+        let mut st = State {
+            splits: Splits { refl: z, refl_thr: z },
+            sample: [IDLE; MAX_W],
+            stack: [[Branch::default(); STACK]; MAX_W],
+            depth_of_stack: [0; MAX_W],
+        };
+        let mut cams = CameraRays::new();
+        let spheres = spheres(l, &self.tables);
+        let mut next = 0;
+        let mut active = 0u64;
+        for lane in 0..L::W {
+            if next < total {
+                self.start(l, &mut p, &mut st, lane, next, work, &mut cams);
+                next += 1;
+                active += 1;
+            }
+        }
+        while active > 0 {
+            work.segments += active;
+            #[cfg(test)]
+            {
+                let out = super::intersect::outside_box(l, &self.tables, p.o);
+                work.outside += set_bits(out).filter(|&i| st.sample[i] != IDLE).count() as u64;
+            }
+            let (done, split) = self.step(l, &spheres, &mut p, &mut st, &mut work.results);
+            for i in set_bits(done | split) {
+                if st.sample[i] == IDLE {
+                    continue;
+                }
+                if split >> i & 1 == 1 {
+                    push(l, &p, &mut st, i);
+                }
+                if done >> i & 1 == 1 && !pop(l, &mut p, &mut st, i) {
+                    if next < total {
+                        self.start(l, &mut p, &mut st, i, next, work, &mut cams);
+                        next += 1;
+                    } else {
+                        st.sample[i] = IDLE;
+                        active -= 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts sample `j` of the batch in lane `i`: its camera ray and random stream, taken from
+    /// `cams` (made `W` at a time).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn start<L: Lanes>(
+        &self,
+        l: L,
+        p: &mut Paths<L>,
+        st: &mut State,
+        i: usize,
+        j: u32,
+        work: &Work,
+        cams: &mut CameraRays,
+    ) {
+        if !(cams.first..cams.first + L::W as u32).contains(&j) {
+            self.camera.rays(l, j, work.y, work.x0, cams);
+        }
+        let r = (j - cams.first) as usize;
+        let m = l.lane(i);
+        let col = |a: &[[f32; MAX_W]; 3]| [a[0][r], a[1][r], a[2][r]];
+        p.o = sel3(l, m, splat_v(l, col(&cams.o)), p.o);
+        p.d = sel3(l, m, splat_v(l, col(&cams.d)), p.d);
+        p.thr = sel3(l, m, splat_v(l, [1.0; 3]), p.thr);
+        p.depth = l.select(m, l.splat(0.0), p.depth);
+        p.rng = l.select_u(m, l.splat_u(cams.rng[r]), p.rng);
+        st.sample[i] = j;
+        st.depth_of_stack[i] = 0;
+    }
+
+    /// One segment for every lane: intersect, gather emission, scatter (see [`scatter`] for the
+    /// masks returned).
+    #[inline(always)]
+    fn step<L: Lanes>(
+        &self,
+        l: L,
+        spheres: &Spheres<L>,
+        path: &mut Paths<L>,
+        st: &mut State,
+        results: &mut [[f32; 3]],
+    ) -> (u32, u32) {
+        let k = &self.tables;
+        let (t, id) = nearest(l, k, spheres, path.o, path.d);
+        let hit = Hit { t, id };
+        // L += T·e. Most segments end on a surface that emits nothing (smallpt's light is one
+        // sphere), so T·e goes straight to the lane's sample rather than into a per-lane sum.
+        let lit_lanes = l.bits(hit.emits(l, k));
+        if lit_lanes != 0 {
+            let lit = path.thr.mul_each(k.any3(l, &k.emission, id));
+            let mut lit_each = [[0.0; MAX_W]; 3];
+            store3(l, lit, &mut lit_each);
+            for i in set_bits(lit_lanes) {
+                // (An idle lane's sample is IDLE, past the end: it adds nothing.)
+                if let Some(r) = results.get_mut(st.sample[i] as usize) {
+                    (0..3).for_each(|c| r[c] += lit_each[c][i]);
+                }
+            }
+        }
+        scatter(l, k, path, hit, &mut st.splits)
+    }
+}
+
+#[inline(always)]
+fn push<L: Lanes>(l: L, p: &Paths<L>, st: &mut State, i: usize) {
+    let sp = usize::from(st.depth_of_stack[i]);
+    let col = |a: &[[f32; MAX_W]; 3]| [a[0][i], a[1][i], a[2][i]];
+    let o = [l.get(p.o.x, i), l.get(p.o.y, i), l.get(p.o.z, i)];
+    st.stack[i][sp] = Branch { o, d: col(&st.splits.refl), t: col(&st.splits.refl_thr), depth: l.get(p.depth, i) };
+    st.depth_of_stack[i] += 1;
+}
+
+/// Continues lane `i` with its latest pending branch; false when it has none.
+#[inline(always)]
+fn pop<L: Lanes>(l: L, p: &mut Paths<L>, st: &mut State, i: usize) -> bool {
+    let Some(sp) = st.depth_of_stack[i].checked_sub(1) else { return false };
+    st.depth_of_stack[i] = sp;
+    let b = st.stack[i][usize::from(sp)];
+    let m = l.lane(i);
+    p.o = sel3(l, m, splat_v(l, b.o), p.o);
+    p.d = sel3(l, m, splat_v(l, b.d), p.d);
+    p.thr = sel3(l, m, splat_v(l, b.t), p.thr);
+    p.depth = l.select(m, l.splat(b.depth), p.depth);
+    true
+}
