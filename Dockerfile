@@ -26,7 +26,7 @@ ENV RUSTFLAGS="-C target-feature=+crt-static"
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --target x86_64-unknown-linux-gnu --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked --target x86_64-unknown-linux-gnu -p server -p render \
+RUN cargo build --release --locked --target x86_64-unknown-linux-gnu -p server -p render-cli \
  && mkdir -p /app \
  && cp target/x86_64-unknown-linux-gnu/release/server target/x86_64-unknown-linux-gnu/release/render /app/
 

@@ -2,7 +2,7 @@
 # Fast engine vs classic at 1024x768 spp 16, back to back in one run: every SIMD path on 2 and 1
 # threads. Usage: scripts/bench-fast.sh [repeats]   (builds the release binary first)
 set -eu
-cargo build --release -p render >/dev/null 2>&1
+cargo build --release -p render-cli >/dev/null 2>&1
 bin=target/release/render
 for r in $(seq "${1:-1}"); do
     echo "# run $r"

@@ -14,17 +14,23 @@
 #![deny(unsafe_code)]
 
 pub mod camera;
+pub mod color;
+pub mod control;
 pub mod encode;
 pub mod engine;
+pub mod format;
 pub mod request;
 pub mod rng;
 pub mod scene;
 pub mod stream;
 pub mod vec3;
 
-pub use request::{EngineKind, Format, Limits, RenderRequest, RequestError, RowBand};
+pub use color::Rgb;
+pub use control::{CancelToken, Progress};
+pub use format::{Format, RowOrder};
+pub use request::{EngineKind, Limits, RenderRequest, RequestError, RowBand};
 pub use scene::Scene;
-pub use stream::{CancelToken, RenderError, RenderOptions, RenderStats, Rgb, RowOrder, render_rows};
+pub use stream::{RenderError, RenderOptions, RenderStats, render_rows};
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
@@ -49,7 +55,7 @@ pub fn render_scene_to_writer<W: Write + 'static>(
     out: W,
 ) -> Result<RenderStats, RenderError> {
     let mut enc = encode::encoder(req.format, req.width, req.band().len(), out)?;
-    let opts = RenderOptions { order: encode::row_order(req.format), ..opts.clone() };
+    let opts = RenderOptions { order: req.format.row_order(), ..opts.clone() };
     let stats = render_rows(scene, req, &opts, |_, pixels| enc.write_row(pixels))?;
     enc.finish()?;
     Ok(stats)

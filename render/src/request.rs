@@ -1,6 +1,7 @@
 //! [`RenderRequest`]: the one validated description of a render, shared by the CLI, the HTTP
 //! query string and JSON event payloads. Parsing and validation live here and nowhere else.
 
+pub use crate::format::Format;
 use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
@@ -27,50 +28,12 @@ impl EngineKind {
             EngineKind::Classic => "classic",
         }
     }
-}
 
-/// Output image format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// Binary PPM (P6), 8-bit, gamma 2.2.
-    Ppm,
-    /// ASCII PPM (P3) in smallpt's exact layout.
-    P3,
-    /// 8-bit RGB PNG.
-    Png,
-    /// Little-endian f32 PFM of the linear (pre-gamma) values.
-    Pfm,
-}
-
-impl Format {
-    /// Every format, in the order they are documented.
-    pub const ALL: &'static [Format] = &[Format::Ppm, Format::P3, Format::Png, Format::Pfm];
-
-    /// The name used on the command line and in query strings.
-    pub fn name(self) -> &'static str {
+    /// One line for help texts and the README.
+    pub fn help(self) -> &'static str {
         match self {
-            Format::Ppm => "ppm",
-            Format::P3 => "p3",
-            Format::Png => "png",
-            Format::Pfm => "pfm",
-        }
-    }
-
-    /// The file extension.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Ppm | Format::P3 => "ppm",
-            Format::Png => "png",
-            Format::Pfm => "pfm",
-        }
-    }
-
-    /// The MIME type.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Ppm | Format::P3 => "image/x-portable-pixmap",
-            Format::Png => "image/png",
-            Format::Pfm => "image/x-portable-floatmap",
+            EngineKind::Fast => "smallpt's estimator in f32 SIMD lanes: the same expected image, many times faster",
+            EngineKind::Classic => "smallpt.cpp byte for byte",
         }
     }
 }
@@ -102,12 +65,6 @@ impl FromStr for Format {
 }
 
 impl fmt::Display for EngineKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -249,7 +206,7 @@ fn shown_up_to(value: &str, chars: usize) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     /// A parameter that does not exist.
-    #[error("unknown parameter `{param}`; the parameters are width, height, spp, engine, format, seed, rows, parts")]
+    #[error("unknown parameter `{param}`; the parameters are {}", Param::names())]
     Unknown {
         /// The name as given.
         param: String,
@@ -387,8 +344,174 @@ impl Default for RenderRequest {
     }
 }
 
-/// The parameter names, as they appear in query strings, JSON and CLI flags.
-pub const PARAMS: [&str; 8] = ["width", "height", "spp", "engine", "format", "seed", "rows", "parts"];
+/// A parameter of a render request. Everything said about one — its name, what it accepts, its
+/// default, its help — comes from here: the query/JSON parser, the error messages, the CLI's
+/// flags and the README's table ([`Param::markdown_table`], checked by a test).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Param {
+    /// Image width.
+    Width,
+    /// Image height.
+    Height,
+    /// Samples per pixel.
+    Spp,
+    /// The engine.
+    Engine,
+    /// The output format.
+    Format,
+    /// The random seed.
+    Seed,
+    /// A band of rows.
+    Rows,
+    /// Fan-out parts.
+    Parts,
+}
+
+impl Param {
+    /// Every parameter, in the order they are documented.
+    pub const ALL: [Param; 8] =
+        [Param::Width, Param::Height, Param::Spp, Param::Engine, Param::Format, Param::Seed, Param::Rows, Param::Parts];
+
+    /// The name in query strings, JSON and CLI flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            Param::Width => "width",
+            Param::Height => "height",
+            Param::Spp => "spp",
+            Param::Engine => "engine",
+            Param::Format => "format",
+            Param::Seed => "seed",
+            Param::Rows => "rows",
+            Param::Parts => "parts",
+        }
+    }
+
+    /// The parameter called `name`.
+    pub fn from_name(name: &str) -> Option<Param> {
+        Param::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Every name, comma-separated.
+    pub fn names() -> String {
+        Param::ALL.map(Param::name).join(", ")
+    }
+
+    /// What the parameter means, in one sentence.
+    pub fn help(self) -> &'static str {
+        match self {
+            Param::Width => "Image width in pixels.",
+            Param::Height => "Image height in pixels.",
+            Param::Spp => {
+                "Samples per pixel, rounded up to a multiple of 4 (2×2 subpixels × ⌈spp/4⌉ samples); \
+                 width × rows rendered × effective spp is limited per instance (with `parts`, the largest part's)."
+            }
+            Param::Engine => "The engine.",
+            Param::Format => "The output format.",
+            Param::Seed => "The random seed; 0 is smallpt's own random sequence.",
+            Param::Rows => {
+                "Only rows A (included) to B (excluded), 0-based from the top: an image of B − A rows whose \
+                 every pixel is that pixel of the whole render."
+            }
+            Param::Parts => {
+                "Fan the render out over this many row bands rendered by other instances (the server's \
+                 fan-out); the answer is byte-identical to the render without `parts`."
+            }
+        }
+    }
+
+    /// The inclusive range of an integer parameter under `limits`.
+    pub fn range(self, limits: &Limits) -> Option<(u32, u32)> {
+        match self {
+            Param::Width => Some((1, limits.max_width)),
+            Param::Height => Some((1, limits.max_height)),
+            Param::Spp => Some((1, limits.max_spp)),
+            Param::Seed => Some((0, MAX_SEED)),
+            Param::Parts => Some((1, limits.max_parts)),
+            Param::Engine | Param::Format | Param::Rows => None,
+        }
+    }
+
+    /// What the parameter accepts under `limits`, in words.
+    pub fn allowed(self, limits: &Limits) -> String {
+        match self {
+            Param::Engine => format!("one of {}", choice_list(EngineKind::ALL, EngineKind::name)),
+            Param::Format => format!("one of {}", choice_list(Format::ALL, Format::name)),
+            Param::Rows => "`A-B` with 0 <= A < B <= height".to_string(),
+            Param::Parts => format!("an integer from 1 to {} and at most the rows rendered", limits.max_parts),
+            p => {
+                let (min, max) = p.range(limits).unwrap_or_default();
+                format!("an integer from {min} to {max}")
+            }
+        }
+    }
+
+    /// The value of `self` in `req`, as a request spells it; `None` for an optional one not set.
+    pub fn value(self, req: &RenderRequest) -> Option<String> {
+        match self {
+            Param::Width => Some(req.width.to_string()),
+            Param::Height => Some(req.height.to_string()),
+            Param::Spp => Some(req.spp.to_string()),
+            Param::Engine => Some(req.engine.to_string()),
+            Param::Format => Some(req.format.to_string()),
+            Param::Seed => Some(req.seed.to_string()),
+            Param::Rows => req.rows.map(|r| r.to_string()),
+            Param::Parts => req.parts.map(|n| n.to_string()),
+        }
+    }
+
+    /// The default, as the help and the README show it.
+    pub fn default_text(self) -> String {
+        match self {
+            Param::Rows => "all".to_string(),
+            Param::Parts => "none".to_string(),
+            p => p.value(&RenderRequest::default()).unwrap_or_default(),
+        }
+    }
+
+    /// Sets `self` in `req` from a non-empty `value`.
+    fn set(self, req: &mut RenderRequest, value: &str, limits: &Limits) -> Result<(), RequestError> {
+        let param = self.name();
+        let int = || {
+            let (min, max) = self.range(limits).unwrap_or_default();
+            parse_int(param, value, min, max)
+        };
+        match self {
+            Param::Width => req.width = int()?,
+            Param::Height => req.height = int()?,
+            Param::Spp => req.spp = int()?,
+            Param::Seed => req.seed = int()?,
+            Param::Parts => req.parts = Some(int()?),
+            Param::Engine => req.engine = value.parse()?,
+            Param::Format => req.format = value.parse()?,
+            Param::Rows => {
+                // The height may come later in the pairs; `validate` checks the band against it.
+                let bad = || RequestError::BadRows { value: shown(value), height: req.height };
+                req.rows = Some(value.parse().map_err(|()| bad())?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The README's parameter table under `limits`: name, default, allowed, meaning (with the
+    /// choices of `engine` and `format` listed with their own help).
+    pub fn markdown_table(limits: &Limits) -> String {
+        let mut t = String::from("| parameter | default | allowed | meaning |\n| --- | --- | --- | --- |\n");
+        for p in Param::ALL {
+            let allowed = match p {
+                Param::Engine => choices(EngineKind::ALL.iter().map(|e| (e.name(), e.help()))),
+                Param::Format => choices(Format::ALL.iter().map(|f| (f.name(), f.spec().help))),
+                p => p.allowed(limits),
+            };
+            t += &format!("| `{}` | {} | {} | {} |\n", p.name(), p.default_text(), allowed, p.help());
+        }
+        t
+    }
+}
+
+/// `a` (help), `b` (help), … for a table cell.
+fn choices<'a>(c: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    c.map(|(name, help)| format!("`{name}` ({help})")).collect::<Vec<_>>().join(", ")
+}
 
 impl RenderRequest {
     /// Samples per subpixel: ⌈spp/4⌉ (smallpt renders 2×2 subpixels).
@@ -424,17 +547,8 @@ impl RenderRequest {
 
     /// The request as a query string that [`RenderRequest::from_query`] reads back as `self`.
     pub fn to_query(&self) -> String {
-        let mut q = format!(
-            "width={}&height={}&spp={}&engine={}&format={}&seed={}",
-            self.width, self.height, self.spp, self.engine, self.format, self.seed
-        );
-        if let Some(rows) = self.rows {
-            q += &format!("&rows={rows}");
-        }
-        if let Some(parts) = self.parts {
-            q += &format!("&parts={parts}");
-        }
-        q
+        let set = Param::ALL.into_iter().filter_map(|p| p.value(self).map(|v| format!("{}={v}", p.name())));
+        set.collect::<Vec<_>>().join("&")
     }
 
     /// Checks every field against `limits`.
@@ -446,10 +560,12 @@ impl RenderRequest {
                 Err(RequestError::OutOfRange { param, value: value.to_string(), min: min.into(), max: max.into() })
             }
         };
-        range("width", self.width, 1, limits.max_width)?;
-        range("height", self.height, 1, limits.max_height)?;
-        range("spp", self.spp, 1, limits.max_spp)?;
-        range("seed", self.seed, 0, MAX_SEED)?;
+        for (p, value) in
+            [(Param::Width, self.width), (Param::Height, self.height), (Param::Spp, self.spp), (Param::Seed, self.seed)]
+        {
+            let (min, max) = p.range(limits).unwrap_or_default();
+            range(p.name(), value, min, max)?;
+        }
         if let Some(rows) = self.rows
             && (rows.is_empty() || rows.end > self.height)
         {
@@ -486,34 +602,19 @@ impl RenderRequest {
         V: AsRef<str>,
     {
         let mut req = RenderRequest::default();
-        let mut seen = [false; PARAMS.len()];
+        let mut seen = [false; Param::ALL.len()];
         for (name, value) in pairs {
             let (name, value) = (name.as_ref(), value.as_ref());
-            let Some(i) = PARAMS.iter().position(|p| *p == name) else {
+            let Some(p) = Param::from_name(name) else {
                 return Err(RequestError::Unknown { param: shown(name) });
             };
-            let param = PARAMS[i];
-            if std::mem::replace(&mut seen[i], true) {
-                return Err(RequestError::Repeated { param });
+            if std::mem::replace(&mut seen[p as usize], true) {
+                return Err(RequestError::Repeated { param: p.name() });
             }
             if value.is_empty() {
-                return Err(RequestError::Empty { param, allowed: describe(param, limits) });
+                return Err(RequestError::Empty { param: p.name(), allowed: p.allowed(limits) });
             }
-            match param {
-                "width" => req.width = parse_int(param, value, 1, limits.max_width)?,
-                "height" => req.height = parse_int(param, value, 1, limits.max_height)?,
-                "spp" => req.spp = parse_int(param, value, 1, limits.max_spp)?,
-                "seed" => req.seed = parse_int(param, value, 0, MAX_SEED)?,
-                "engine" => req.engine = value.parse()?,
-                "format" => req.format = value.parse()?,
-                "rows" => {
-                    // The height may come later in the pairs; `validate` checks the band against it.
-                    let bad = || RequestError::BadRows { value: shown(value), height: req.height };
-                    req.rows = Some(value.parse().map_err(|()| bad())?);
-                }
-                "parts" => req.parts = Some(parse_int(param, value, 1, limits.max_parts)?),
-                _ => unreachable!("PARAMS and this match list the same names"),
-            }
+            p.set(&mut req, value, limits)?;
         }
         req.validate(limits)?;
         Ok(req)
@@ -570,21 +671,6 @@ impl<'de> serde::Deserialize<'de> for Entries {
             }
         }
         d.deserialize_map(V)
-    }
-}
-
-/// What a parameter accepts, in words.
-pub fn describe(param: &str, limits: &Limits) -> String {
-    match param {
-        "width" => format!("an integer from 1 to {}", limits.max_width),
-        "height" => format!("an integer from 1 to {}", limits.max_height),
-        "spp" => format!("an integer from 1 to {}", limits.max_spp),
-        "seed" => format!("an integer from 0 to {MAX_SEED}"),
-        "engine" => format!("one of {}", choice_list(EngineKind::ALL, EngineKind::name)),
-        "format" => format!("one of {}", choice_list(Format::ALL, Format::name)),
-        "rows" => "`A-B`: rows A (included) to B (excluded), 0 <= A < B <= height".to_string(),
-        "parts" => format!("an integer from 1 to {} (and at most the rows rendered)", limits.max_parts),
-        _ => String::new(),
     }
 }
 

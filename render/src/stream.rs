@@ -7,63 +7,18 @@
 //! rendering it, not waiting. The sink runs on the calling thread, never on a pool thread, so all
 //! of the pool's threads render.
 
+use crate::color::Rgb;
+use crate::control::{CancelToken, Progress};
 use crate::engine::{self, Cancelled};
+use crate::format::RowOrder;
 use crate::request::RenderRequest;
 use crate::scene::Scene;
-use crate::vec3::Vec3;
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
-
-/// A linear RGB pixel value.
-pub type Rgb = Vec3;
-
-/// Shared state of one render: its cancel flag and its progress.
-#[derive(Debug, Default)]
-struct Control {
-    cancelled: AtomicBool,
-    rows_done: AtomicU32,
-    rows_total: AtomicU32,
-}
-
-/// A handle on a render: cancel it, or read its progress, from any thread. Cheap to clone.
-#[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<Control>);
-
-impl CancelToken {
-    /// A fresh, uncancelled token.
-    pub fn new() -> CancelToken {
-        CancelToken::default()
-    }
-
-    /// Asks the render to stop; it ends with [`RenderError::Cancelled`] within about a row.
-    pub fn cancel(&self) {
-        self.0.cancelled.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether [`cancel`](Self::cancel) was called.
-    #[inline(always)]
-    pub fn is_cancelled(&self) -> bool {
-        self.0.cancelled.load(Ordering::Relaxed)
-    }
-
-    /// Rows handed to the sink so far, and rows in the image.
-    pub fn progress(&self) -> (u32, u32) {
-        (self.0.rows_done.load(Ordering::Relaxed), self.0.rows_total.load(Ordering::Relaxed))
-    }
-}
-
-/// Which row comes out first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RowOrder {
-    /// The top row first (PPM, PNG).
-    TopDown,
-    /// The bottom row first (PFM stores rows bottom to top).
-    BottomUp,
-}
 
 /// How to run a render.
 #[derive(Clone, Debug)]
@@ -75,13 +30,21 @@ pub struct RenderOptions<'a> {
     /// Largest number of finished rows held back waiting for an earlier row; 0 picks
     /// [`default_window`] for the pool's size.
     pub window: usize,
-    /// Cancellation and progress.
+    /// Cancels the render.
     pub cancel: CancelToken,
+    /// Where the driver counts the rows it has handed to the sink.
+    pub progress: Progress,
 }
 
 impl Default for RenderOptions<'_> {
     fn default() -> Self {
-        RenderOptions { pool: None, order: RowOrder::TopDown, window: 0, cancel: CancelToken::new() }
+        RenderOptions {
+            pool: None,
+            order: RowOrder::TopDown,
+            window: 0,
+            cancel: CancelToken::new(),
+            progress: Progress::new(),
+        }
     }
 }
 
@@ -157,8 +120,7 @@ where
     let threads = opts.pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
     let window = if opts.window == 0 { default_window(threads) } else { opts.window } as u32;
     let cancel = &opts.cancel;
-    cancel.0.rows_done.store(0, Ordering::Relaxed);
-    cancel.0.rows_total.store(h, Ordering::Relaxed);
+    opts.progress.set(0, h);
     let row_of = |k: u32| match opts.order {
         RowOrder::TopDown => band.start + k,
         RowOrder::BottomUp => band.end - 1 - k,
@@ -229,7 +191,7 @@ where
                     cancel.cancel();
                 }
                 sent += 1;
-                cancel.0.rows_done.store(sent, Ordering::Relaxed);
+                opts.progress.set(sent, h);
                 *emitted.lock().unwrap_or_else(|p| p.into_inner()) = sent;
                 advanced.notify_all();
             }

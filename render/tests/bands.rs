@@ -1,7 +1,7 @@
 //! Row bands (`rows=A-B`) and raw-row re-encoding: the two facts a fan-out's merge rests on,
 //! checked byte for byte against one-process renders of the whole image.
 
-use render::encode::{self, carrier, header, raw_row_len};
+use render::encode::{self, header, raw_row_len};
 use render::{EngineKind, Format, RenderOptions, RenderRequest, RowBand, render_to_vec};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ fn render(req: &RenderRequest) -> Vec<u8> {
 
 /// The carrier data (P6 or PFM rows, no header) of the whole image.
 fn carrier_rows(engine: EngineKind, format: Format) -> Vec<u8> {
-    let f = carrier(format);
+    let f = format.carrier();
     let full = render(&request(engine, f));
     full[header(f, W, H).len()..].to_vec()
 }
@@ -30,7 +30,7 @@ fn expected_band(engine: EngineKind, format: Format, b: RowBand) -> Vec<u8> {
     let rows = carrier_rows(engine, format);
     let len = raw_row_len(format, W);
     // The carrier stores rows top-down (P6) or bottom-up (PFM): the band is one run either way.
-    let (first, last) = match encode::row_order(format) {
+    let (first, last) = match format.row_order() {
         render::RowOrder::TopDown => (b.start, b.end),
         render::RowOrder::BottomUp => (H - b.end, H - b.start),
     };

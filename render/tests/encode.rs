@@ -1,6 +1,7 @@
 //! Every encoder round-trips: decode with independent readers and compare with the pixels.
 
-use render::encode::{OutputSize, output_size, pfm, to_int};
+use render::color::to_int;
+use render::encode::{OutputSize, output_size, pfm};
 use render::{EngineKind, Format, RenderOptions, RenderRequest, Scene, render_rows, render_to_vec};
 
 const W: u32 = 40;

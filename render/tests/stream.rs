@@ -1,6 +1,8 @@
 //! The streaming driver: order, determinism, bounded memory, cancellation, progress.
 
-use render::{CancelToken, EngineKind, Format, RenderError, RenderOptions, RenderRequest, Rgb, RowOrder, Scene};
+use render::{
+    CancelToken, EngineKind, Format, Progress, RenderError, RenderOptions, RenderRequest, Rgb, RowOrder, Scene,
+};
 use render::{render_rows, render_to_vec};
 use std::time::{Duration, Instant};
 
@@ -105,17 +107,17 @@ fn a_failing_sink_stops_the_render() {
 #[test]
 fn progress_is_observable_while_rendering() {
     let r = req(64, 120, 16, Format::Ppm);
-    let cancel = CancelToken::new();
-    let opts = RenderOptions { cancel: cancel.clone(), ..Default::default() };
+    let progress = Progress::new();
+    let opts = RenderOptions { progress: progress.clone(), ..Default::default() };
     let mut seen = Vec::new();
     render_rows(&Scene::default(), &r, &opts, |_, _| {
-        seen.push(cancel.progress());
+        seen.push(progress.get());
         Ok(())
     })
     .unwrap();
     assert_eq!(seen.first(), Some(&(0, 120)));
     assert_eq!(seen.last(), Some(&(119, 120)));
-    assert_eq!(cancel.progress(), (120, 120));
+    assert_eq!(progress.get(), (120, 120));
 }
 
 #[test]

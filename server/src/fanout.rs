@@ -34,7 +34,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use render::encode::{self, carrier, raw_row_len};
+use render::encode::{self, raw_row_len};
 use render::{RenderRequest, RowBand, RowOrder};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -262,7 +262,7 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
     let fmt = job.req.format;
     let row_len = raw_row_len(fmt, job.req.width);
     // The merged image's rows in the format's order: PFM's bottom band first.
-    let order: Vec<usize> = match encode::row_order(fmt) {
+    let order: Vec<usize> = match fmt.row_order() {
         RowOrder::TopDown => (0..bands.len()).collect(),
         RowOrder::BottomUp => (0..bands.len()).rev().collect(),
     };
@@ -520,7 +520,7 @@ async fn fetch(
         let p = shared.lock();
         (p.bands[index].rows, p.bands[index].expected)
     };
-    let fmt = carrier(job.req.format);
+    let fmt = job.req.format.carrier();
     let part = job.req.part(rows, fmt);
     let part_id = format!("{}.p{index}", &job.id[..job.id.len().min(96)]);
     let mut req = Request::get(part_uri(url, &part.to_query()))

@@ -253,8 +253,12 @@ fn drive(
         panic!("injected fault (seed {})", req.seed);
     }
     let mut enc = encode::encoder(req.format, req.width, req.band().len(), writer)?;
-    let opts =
-        RenderOptions { pool: Some(pool), order: encode::row_order(req.format), window: 0, cancel: cancel.clone() };
+    let opts = RenderOptions {
+        pool: Some(pool),
+        order: req.format.row_order(),
+        cancel: cancel.clone(),
+        ..RenderOptions::default()
+    };
     let stats = render::render_rows(&Scene::default(), req, &opts, |_, pixels| {
         if let Some(tx) = head_tx.take() {
             tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "first row");

@@ -2,10 +2,10 @@
 //! as they come, holding at most one row (PNG: plus its compressor's window), never the image.
 //!
 //! PFM stores rows bottom to top; rather than buffer the image, the driver renders PFM bottom-up
-//! ([`RowOrder::BottomUp`]), so every format streams in constant memory.
+//! ([`RowOrder::BottomUp`](crate::format::RowOrder)), so every format streams in constant memory.
 //!
 //! Every encoder also takes *raw* rows: the row as its lossless carrier format stores it
-//! ([`carrier`]: P6's three bytes a pixel for the 8-bit formats, PFM's twelve for PFM). A
+//! ([`Format::carrier`]: P6's three bytes a pixel for the 8-bit formats, PFM's twelve for PFM). A
 //! fan-out's parts travel in the carrier, and the coordinator re-encodes their rows with
 //! [`RowEncoder::write_raw_row`]: the same bytes as encoding the pixels here, since the 8-bit
 //! formats are a function of the quantised bytes and PFM of the f32 values.
@@ -14,41 +14,23 @@ pub mod pfm;
 pub mod png;
 pub mod ppm;
 
-use crate::engine::classic::clamp;
-use crate::request::Format;
-use crate::stream::{Rgb, RowOrder};
+use crate::color::{Rgb, to_int};
+use crate::format::Format;
 use std::io::{self, Write};
 
 /// An encoder that receives an image one row at a time.
 pub trait RowEncoder {
-    /// Encodes the next row (in [`row_order`]) and writes it out.
+    /// Encodes the next row (in the format's row order) and writes it out.
     fn write_row(&mut self, pixels: &[Rgb]) -> io::Result<()>;
-    /// Encodes the next row given as [`carrier`] data ([`raw_row_len`] bytes) and writes it out.
+    /// Encodes the next row given as carrier data ([`raw_row_len`] bytes) and writes it out.
     fn write_raw_row(&mut self, raw: &[u8]) -> io::Result<()>;
     /// Writes whatever the format needs after the last row and flushes.
     fn finish(self: Box<Self>) -> io::Result<()>;
 }
 
-/// The order `format` stores rows in, and so the order its encoder wants them.
-pub fn row_order(format: Format) -> RowOrder {
-    match format {
-        Format::Pfm => RowOrder::BottomUp,
-        Format::Ppm | Format::P3 | Format::Png => RowOrder::TopDown,
-    }
-}
-
-/// The lossless format whose rows carry `format`'s information: P6 for the 8-bit formats (the
-/// quantised bytes), PFM for PFM (the f32 values).
-pub fn carrier(format: Format) -> Format {
-    match format {
-        Format::Pfm => Format::Pfm,
-        Format::Ppm | Format::P3 | Format::Png => Format::Ppm,
-    }
-}
-
-/// Bytes in one raw row of `width` pixels of `format`'s [`carrier`].
+/// Bytes in one raw row of `width` pixels of `format`'s carrier.
 pub fn raw_row_len(format: Format, width: u32) -> usize {
-    let per_pixel = match carrier(format) {
+    let per_pixel = match format.carrier() {
         Format::Pfm => 12,
         _ => 3,
     };
@@ -108,12 +90,6 @@ pub fn output_size(format: Format, width: u32, height: u32) -> OutputSize {
     }
 }
 
-/// smallpt's `toInt`: clamp, gamma 2.2, scale, round half up by truncating `x + 0.5` (C's `int()`).
-#[inline]
-pub fn to_int(x: f64) -> u8 {
-    (clamp(x).powf(1.0 / 2.2) * 255.0 + 0.5) as i32 as u8
-}
-
 /// A row quantised with [`to_int`] into `buf`: three bytes a pixel, P6's row.
 fn quantise(pixels: &[Rgb], buf: &mut Vec<u8>) {
     buf.clear();
@@ -123,20 +99,4 @@ fn quantise(pixels: &[Rgb], buf: &mut Vec<u8>) {
 /// The error for a raw row of the wrong length.
 fn raw_len_error(got: usize, want: usize) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, format!("a raw row of {got} bytes where the width takes {want}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn to_int_matches_smallpt() {
-        assert_eq!(to_int(-1.0), 0);
-        assert_eq!(to_int(0.0), 0);
-        assert_eq!(to_int(1.0), 255);
-        assert_eq!(to_int(7.0), 255);
-        assert_eq!(to_int(f64::NAN), 0, "NaN is neither < 0 nor > 1: smallpt passes it to pow, int() of NaN");
-        // 0.5^(1/2.2) * 255 + .5 = 186.57...
-        assert_eq!(to_int(0.5), 186);
-    }
 }

@@ -4,8 +4,8 @@
 //! order, so nothing is buffered beyond one row.
 
 use super::{RowEncoder, header, raw_len_error};
+use crate::color::Rgb;
 use crate::request::Format;
-use crate::stream::Rgb;
 use std::io::{self, Write};
 
 /// PFM writer: header `PF\n<w> <h>\n-1.0\n` (negative scale: little-endian), then 12 bytes a pixel.

@@ -1,7 +1,7 @@
 //! PNG: 8-bit RGB through the `png` crate's stream writer, a row at a time; its raw row is P6's.
 
 use super::{RowEncoder, quantise, raw_len_error};
-use crate::stream::Rgb;
+use crate::color::Rgb;
 use std::io::{self, Write};
 
 /// Streaming PNG writer.

@@ -2,8 +2,8 @@
 //! bytes, so a P6 row is also their raw row.
 
 use super::{RowEncoder, header, quantise, raw_len_error};
+use crate::color::Rgb;
 use crate::request::Format;
-use crate::stream::Rgb;
 use std::io::{self, Write};
 
 /// Binary PPM (P6): the header, then three bytes per pixel.

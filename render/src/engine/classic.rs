@@ -9,11 +9,12 @@
 
 use super::{Cancelled, Engine, RowStats};
 use crate::camera::{SUBPIXELS, tent};
+use crate::color::{Rgb, clamp};
+use crate::control::CancelToken;
 use crate::request::RenderRequest;
 use crate::rng::Erand48;
 use crate::scene::{CameraFrame, GLASS_IOR, Material, Scene, Sphere};
 use crate::vec3::Vec3;
-use crate::{CancelToken, Rgb};
 use std::f64::consts::PI;
 
 /// Intersections closer than this are ignored, so a bounced ray does not hit its own surface.
@@ -180,10 +181,4 @@ impl Engine for Classic {
         }
         Ok(RowStats { segments })
     }
-}
-
-/// Clamp to [0, 1] (NaN stays NaN, as with smallpt's `clamp`).
-#[inline(always)]
-pub fn clamp(x: f64) -> f64 {
-    x.clamp(0.0, 1.0)
 }

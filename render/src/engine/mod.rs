@@ -6,9 +6,10 @@
 pub mod classic;
 pub mod fast;
 
+use crate::color::Rgb;
+use crate::control::CancelToken;
 use crate::request::{EngineKind, RenderRequest};
 use crate::scene::Scene;
-use crate::{CancelToken, Rgb};
 
 /// A scene an engine cannot render.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -40,10 +40,11 @@ pub use lanes::{SIMD_ENV, SimdPath};
 pub use tables::MAX_SPHERES;
 
 use super::{Cancelled, Engine, RowStats, SceneError};
+use crate::color::Rgb;
+use crate::control::CancelToken;
 use crate::request::RenderRequest;
 use crate::scene::Scene;
 use crate::vec3::Vec3;
-use crate::{CancelToken, Rgb};
 use camera::Camera;
 use tables::Tables;
 use trace::{Batch, Trace, Work};
