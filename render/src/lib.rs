@@ -36,27 +36,31 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
 /// Renders `req` on smallpt's scene and writes it, encoded in `req.format`, to `out` as rows
-/// finish: the whole image, or with `req.rows` an image of just those rows. `opts.order` is
-/// ignored: the format decides the row order. Wrap `out` in a `BufWriter` if it is unbuffered:
-/// encoders write one row at a time.
+/// finish (in the format's row order): the whole image, or with `req.rows` an image of just
+/// those rows. Wrap `out` in a `BufWriter` if it is unbuffered: encoders write one row at a time.
 pub fn render_to_writer<W: Write + 'static>(
     req: &RenderRequest,
     opts: &RenderOptions<'_>,
     out: W,
 ) -> Result<RenderStats, RenderError> {
-    render_scene_to_writer(&Scene::default(), req, opts, out)
+    render_scene_to_writer(&Scene::default(), req, opts, out, |_| {})
 }
 
-/// [`render_to_writer`] for any scene.
+/// [`render_to_writer`] for any scene, calling `on_row(row)` after each row (counted from the
+/// top of the whole image) has been written to `out`.
 pub fn render_scene_to_writer<W: Write + 'static>(
     scene: &Scene,
     req: &RenderRequest,
     opts: &RenderOptions<'_>,
     out: W,
+    mut on_row: impl FnMut(u32),
 ) -> Result<RenderStats, RenderError> {
     let mut enc = encode::encoder(req.format, req.width, req.band().len(), out)?;
-    let opts = RenderOptions { order: req.format.row_order(), ..opts.clone() };
-    let stats = render_rows(scene, req, &opts, |_, pixels| enc.write_row(pixels))?;
+    let stats = render_rows(scene, req, opts, req.format.row_order(), |row, pixels| {
+        enc.write_row(pixels)?;
+        on_row(row);
+        Ok(())
+    })?;
     enc.finish()?;
     Ok(stats)
 }

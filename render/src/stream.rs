@@ -25,8 +25,6 @@ use std::time::{Duration, Instant};
 pub struct RenderOptions<'a> {
     /// The pool to render on; the global rayon pool when `None`.
     pub pool: Option<&'a rayon::ThreadPool>,
-    /// The order rows reach the sink.
-    pub order: RowOrder,
     /// Largest number of finished rows held back waiting for an earlier row; 0 picks
     /// [`default_window`] for the pool's size.
     pub window: usize,
@@ -38,13 +36,7 @@ pub struct RenderOptions<'a> {
 
 impl Default for RenderOptions<'_> {
     fn default() -> Self {
-        RenderOptions {
-            pool: None,
-            order: RowOrder::TopDown,
-            window: 0,
-            cancel: CancelToken::new(),
-            progress: Progress::new(),
-        }
+        RenderOptions { pool: None, window: 0, cancel: CancelToken::new(), progress: Progress::new() }
     }
 }
 
@@ -83,7 +75,8 @@ pub struct RenderStats {
     /// Threads that rendered.
     pub threads: usize,
     /// The most rows that were ever finished but not yet handed to the sink (an upper bound,
-    /// counted from when a row is done): never more than the reorder window.
+    /// counted from when a row is done): never more than the reorder window. A test hook.
+    #[cfg(feature = "test-hooks")]
     pub max_held_rows: u32,
 }
 
@@ -99,7 +92,7 @@ impl RenderStats {
 }
 
 /// Renders `req` on `scene`, calling `sink(row, pixels)` for every row of `req.band()` in
-/// `opts.order`, where `row` counts from the top of the whole image. Returns only after every row
+/// `order`, where `row` counts from the top of the whole image. Returns only after every row
 /// reached the sink, or with the error that stopped it (a cancelled render never looks like a
 /// short image).
 ///
@@ -108,6 +101,7 @@ pub fn render_rows<F>(
     scene: &Scene,
     req: &RenderRequest,
     opts: &RenderOptions<'_>,
+    order: RowOrder,
     mut sink: F,
 ) -> Result<RenderStats, RenderError>
 where
@@ -121,7 +115,7 @@ where
     let window = if opts.window == 0 { default_window(threads) } else { opts.window } as u32;
     let cancel = &opts.cancel;
     opts.progress.set(0, h);
-    let row_of = |k: u32| match opts.order {
+    let row_of = |k: u32| match order {
         RowOrder::TopDown => band.start + k,
         RowOrder::BottomUp => band.end - 1 - k,
     };
@@ -132,6 +126,7 @@ where
     let advanced = Condvar::new();
     let segments = AtomicU64::new(0);
     let finished = AtomicU32::new(0);
+    #[cfg(feature = "test-hooks")]
     let mut max_held_rows = 0;
     let (tx, rx) = mpsc::channel::<(u32, Vec<Rgb>)>();
     let mut outcome: Result<(), RenderError> = Ok(());
@@ -181,7 +176,10 @@ where
         let mut pending = BTreeMap::new();
         let mut sent = 0u32;
         for (k, pixels) in rx.iter() {
-            max_held_rows = max_held_rows.max(finished.load(Ordering::Relaxed) - sent);
+            #[cfg(feature = "test-hooks")]
+            {
+                max_held_rows = max_held_rows.max(finished.load(Ordering::Relaxed) - sent);
+            }
             pending.insert(k, pixels);
             while let Some(pixels) = pending.remove(&sent) {
                 if outcome.is_ok()
@@ -209,6 +207,7 @@ where
         segments: segments.into_inner(),
         elapsed: start.elapsed(),
         threads,
+        #[cfg(feature = "test-hooks")]
         max_held_rows,
     })
 }

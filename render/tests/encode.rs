@@ -1,8 +1,12 @@
 //! Every encoder round-trips: decode with independent readers and compare with the pixels.
 
+mod common;
+
+use common::{PfmImage, read_pfm};
+
 use render::color::to_int;
-use render::encode::{OutputSize, output_size, pfm};
-use render::{EngineKind, Format, RenderOptions, RenderRequest, Scene, render_rows, render_to_vec};
+use render::encode::{OutputSize, output_size};
+use render::{EngineKind, Format, RenderOptions, RenderRequest, RowOrder, Scene, render_rows, render_to_vec};
 
 const W: u32 = 40;
 const H: u32 = 30;
@@ -22,7 +26,7 @@ fn request(format: Format) -> RenderRequest {
 /// The linear pixels, top row first.
 fn linear() -> Vec<render::Rgb> {
     let mut px = Vec::new();
-    render_rows(&Scene::default(), &request(Format::Ppm), &RenderOptions::default(), |_, row| {
+    render_rows(&Scene::default(), &request(Format::Ppm), &RenderOptions::default(), RowOrder::TopDown, |_, row| {
         px.extend_from_slice(row);
         Ok(())
     })
@@ -68,7 +72,7 @@ fn p3_is_smallpts_layout_of_the_same_pixels() {
 
 #[test]
 fn pfm_parses_back_to_the_linear_values() {
-    let img = pfm::read(&bytes(Format::Pfm)).unwrap();
+    let img = read_pfm(&bytes(Format::Pfm)).unwrap();
     assert_eq!((img.width, img.height), (W as usize, H as usize));
     let want: Vec<[f32; 3]> = linear().iter().map(|p| [p.x as f32, p.y as f32, p.z as f32]).collect();
     assert_eq!(img.pixels, want);
@@ -80,10 +84,10 @@ fn pfm_parses_back_to_the_linear_values() {
 fn pfm_is_oriented_like_smallpts() {
     let reference =
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/smallpt-128x96-4096spp.pfm"));
-    let reference = pfm::read(&reference.unwrap()).unwrap();
+    let reference = read_pfm(&reference.unwrap()).unwrap();
     let req = RenderRequest { width: 128, height: 96, spp: 8, ..request(Format::Pfm) };
-    let ours = pfm::read(&render_to_vec(&req, &RenderOptions::default()).unwrap().0).unwrap();
-    let row_means = |img: &pfm::PfmImage| -> Vec<f32> {
+    let ours = read_pfm(&render_to_vec(&req, &RenderOptions::default()).unwrap().0).unwrap();
+    let row_means = |img: &PfmImage| -> Vec<f32> {
         img.pixels
             .chunks(img.width)
             .map(|r| r.iter().map(|p| p[0] + p[1] + p[2]).sum::<f32>() / r.len() as f32)

@@ -1,16 +1,19 @@
 //! The fast engine: the same expected image as smallpt (statistically, on every SIMD path),
 //! reproducible by construction, and free of numerical artefacts.
 
-use render::encode::pfm;
+mod common;
+
+use common::{PfmImage, read_pfm};
+
 use render::engine::Engine;
 use render::engine::fast::{Fast, SimdPath};
 use render::{CancelToken, EngineKind, Format, RenderOptions, RenderRequest, Rgb, RowOrder, Scene, render_rows};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-fn reference(name: &str) -> pfm::PfmImage {
+fn reference(name: &str) -> PfmImage {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference").join(name);
-    pfm::read(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+    read_pfm(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
 fn request(width: u32, height: u32, spp: u32) -> RenderRequest {
@@ -157,10 +160,10 @@ fn no_speckles_leaks_or_black_pixels() {
 
 fn render_with(threads: usize, order: RowOrder, req: &RenderRequest) -> Vec<Rgb> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    let opts = RenderOptions { pool: Some(&pool), order, ..RenderOptions::default() };
+    let opts = RenderOptions { pool: Some(&pool), ..RenderOptions::default() };
     let mut img = vec![Rgb::ZERO; (req.width * req.height) as usize];
     let w = req.width as usize;
-    render_rows(&Scene::default(), req, &opts, |row, px| {
+    render_rows(&Scene::default(), req, &opts, order, |row, px| {
         img[row as usize * w..][..w].copy_from_slice(px);
         Ok(())
     })

@@ -36,8 +36,8 @@ fn rows_arrive_in_order_in_either_direction() {
         [(RowOrder::TopDown, (0..40).collect::<Vec<u32>>()), (RowOrder::BottomUp, (0..40).rev().collect())]
     {
         let mut got = Vec::new();
-        let opts = RenderOptions { pool: Some(&p), order, ..Default::default() };
-        let stats = render_rows(&Scene::default(), &r, &opts, |row, px| {
+        let opts = RenderOptions { pool: Some(&p), ..Default::default() };
+        let stats = render_rows(&Scene::default(), &r, &opts, order, |row, px| {
             assert_eq!(px.len(), 32);
             got.push(row);
             Ok(())
@@ -59,7 +59,7 @@ fn reorder_window_stays_bounded() {
         let window = 6;
         let opts = RenderOptions { pool: Some(&p), window, ..Default::default() };
         let mut sunk = 0;
-        let stats = render_rows(&Scene::default(), &r, &opts, |row, _| {
+        let stats = render_rows(&Scene::default(), &r, &opts, RowOrder::TopDown, |row, _| {
             if row < 3 {
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -86,7 +86,7 @@ fn cancel_stops_a_large_render_promptly_with_an_error() {
         c.cancel();
     });
     let opts = RenderOptions { pool: Some(&p), cancel, ..Default::default() };
-    let res = render_rows(&Scene::default(), &r, &opts, |_, _| Ok(()));
+    let res = render_rows(&Scene::default(), &r, &opts, RowOrder::TopDown, |_, _| Ok(()));
     assert!(matches!(res, Err(RenderError::Cancelled)), "{res:?}");
     // One pixel at spp 4096 is about 40 ms of work; a row would be 40 s.
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
@@ -96,7 +96,7 @@ fn cancel_stops_a_large_render_promptly_with_an_error() {
 fn a_failing_sink_stops_the_render() {
     let r = req(64, 200, 4, Format::Ppm);
     let mut calls = 0;
-    let res = render_rows(&Scene::default(), &r, &RenderOptions::default(), |row, _| {
+    let res = render_rows(&Scene::default(), &r, &RenderOptions::default(), RowOrder::TopDown, |row, _| {
         calls += 1;
         if row == 3 { Err(std::io::Error::other("disk full")) } else { Ok(()) }
     });
@@ -110,7 +110,7 @@ fn progress_is_observable_while_rendering() {
     let progress = Progress::new();
     let opts = RenderOptions { progress: progress.clone(), ..Default::default() };
     let mut seen = Vec::new();
-    render_rows(&Scene::default(), &r, &opts, |_, _| {
+    render_rows(&Scene::default(), &r, &opts, RowOrder::TopDown, |_, _| {
         seen.push(progress.get());
         Ok(())
     })
@@ -124,7 +124,7 @@ fn progress_is_observable_while_rendering() {
 fn a_panicking_engine_sink_does_not_hang() {
     let r = req(16, 64, 4, Format::Ppm);
     let res = std::panic::catch_unwind(|| {
-        render_rows(&Scene::default(), &r, &RenderOptions::default(), |row, _: &[Rgb]| {
+        render_rows(&Scene::default(), &r, &RenderOptions::default(), RowOrder::TopDown, |row, _: &[Rgb]| {
             if row == 5 {
                 panic!("boom");
             }
@@ -145,8 +145,9 @@ fn too_many_spheres_for_the_fast_engine_is_an_error() {
         scene.spheres.push(s);
     }
     let fast = RenderRequest { engine: EngineKind::Fast, ..req(8, 4, 4, Format::Ppm) };
-    let err = render_rows(&scene, &fast, &RenderOptions::default(), |_, _| Ok(())).unwrap_err();
+    let err = render_rows(&scene, &fast, &RenderOptions::default(), RowOrder::TopDown, |_, _| Ok(())).unwrap_err();
     assert!(matches!(err, RenderError::Scene(_)), "{err:?}");
     assert!(err.to_string().contains("at most 16 spheres"), "{err}");
-    render_rows(&scene, &req(8, 4, 4, Format::Ppm), &RenderOptions::default(), |_, _| Ok(())).unwrap();
+    render_rows(&scene, &req(8, 4, 4, Format::Ppm), &RenderOptions::default(), RowOrder::TopDown, |_, _| Ok(()))
+        .unwrap();
 }

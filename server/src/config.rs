@@ -131,9 +131,8 @@ pub const ENV: &[EnvVar] = &[
     EnvVar { name: "RUST_LOG", default: "info", meaning: "log filter (tracing-subscriber EnvFilter syntax)" },
 ];
 
-/// The response-size cap used on SCF and FunctionGraph: both reject synchronous responses over
-/// 6 MB; a little under it leaves room for headers and the platform's own framing.
-pub const PLATFORM_RESPONSE_CAP: u64 = 6_000_000;
+/// The response-size cap used when the environment shows SCF or FunctionGraph.
+pub const PLATFORM_RESPONSE_CAP: u64 = crate::platform::SYNC_RESPONSE_CAP;
 
 /// Whether renders are refused when their output could be too large.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,7 +182,7 @@ pub struct Config {
     /// How `parts` fans a render out.
     pub fanout: Fanout,
     /// Test hook: a render with seed 65535 panics. Never set from the environment.
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fault_injection: bool,
 }
 
@@ -206,6 +205,7 @@ impl Default for Config {
             retry_after_secs: 5,
             log_json: false,
             fanout: Fanout::default(),
+            #[cfg(feature = "test-hooks")]
             fault_injection: false,
         }
     }
@@ -335,16 +335,17 @@ impl Config {
             retry_after_secs: num("RETRY_AFTER_SECS", get("RETRY_AFTER_SECS"), d.retry_after_secs)?,
             log_json: get("LOG_FORMAT").is_some_and(|v| v.trim().eq_ignore_ascii_case("json")),
             fanout,
+            #[cfg(feature = "test-hooks")]
             fault_injection: false,
         })
     }
 
-    /// The cap for one request, given whether its headers show SCF or FunctionGraph.
-    pub fn response_cap_for(&self, platform_headers: bool) -> Option<u64> {
+    /// The cap for one request, given the cap of the platform it came through.
+    pub fn response_cap_for(&self, platform_cap: Option<u64>) -> Option<u64> {
         match self.response_cap {
             ResponseCap::Off => None,
             ResponseCap::Bytes(n) => Some(n),
-            ResponseCap::Auto => (self.on_capped_platform || platform_headers).then_some(PLATFORM_RESPONSE_CAP),
+            ResponseCap::Auto => platform_cap.or(self.on_capped_platform.then_some(PLATFORM_RESPONSE_CAP)),
         }
     }
 
@@ -379,18 +380,20 @@ mod tests {
 
     #[test]
     fn response_cap_follows_the_platform() {
-        assert_eq!(config(&[]).unwrap().response_cap_for(false), None);
-        assert_eq!(config(&[]).unwrap().response_cap_for(true), Some(PLATFORM_RESPONSE_CAP));
+        assert_eq!(config(&[]).unwrap().response_cap_for(None), None);
+        assert_eq!(config(&[]).unwrap().response_cap_for(Some(PLATFORM_RESPONSE_CAP)), Some(PLATFORM_RESPONSE_CAP));
         assert_eq!(
-            config(&[("TENCENTCLOUD_RUNENV", "SCF")]).unwrap().response_cap_for(false),
+            config(&[("TENCENTCLOUD_RUNENV", "SCF")]).unwrap().response_cap_for(None),
             Some(PLATFORM_RESPONSE_CAP)
         );
-        assert_eq!(config(&[("RUNTIME_FUNC_NAME", "f")]).unwrap().response_cap_for(false), Some(PLATFORM_RESPONSE_CAP));
+        assert_eq!(config(&[("RUNTIME_FUNC_NAME", "f")]).unwrap().response_cap_for(None), Some(PLATFORM_RESPONSE_CAP));
         assert_eq!(
-            config(&[("MAX_RESPONSE_BYTES", "off"), ("SCF_FUNCTIONNAME", "f")]).unwrap().response_cap_for(true),
+            config(&[("MAX_RESPONSE_BYTES", "off"), ("SCF_FUNCTIONNAME", "f")])
+                .unwrap()
+                .response_cap_for(Some(PLATFORM_RESPONSE_CAP)),
             None
         );
-        assert_eq!(config(&[("MAX_RESPONSE_BYTES", "1000")]).unwrap().response_cap_for(false), Some(1000));
+        assert_eq!(config(&[("MAX_RESPONSE_BYTES", "1000")]).unwrap().response_cap_for(None), Some(1000));
     }
 
     #[test]

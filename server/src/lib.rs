@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod fanout;
 pub mod framing;
+pub mod platform;
 pub mod renderer;
 pub mod service;
 

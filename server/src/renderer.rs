@@ -8,7 +8,6 @@ use crate::body::Chunk;
 use crate::config::Config;
 use crate::error::AppError;
 use bytes::Bytes;
-use render::encode;
 use render::{CancelToken, RenderError, RenderOptions, RenderRequest, RenderStats, Scene};
 use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -32,6 +31,7 @@ pub struct Renderer {
     active: AtomicUsize,
     idle: Notify,
     retry_after: u64,
+    #[cfg(feature = "test-hooks")]
     fault_injection: bool,
 }
 
@@ -114,6 +114,7 @@ impl Renderer {
             active: AtomicUsize::new(0),
             idle: Notify::new(),
             retry_after: config.retry_after_secs,
+            #[cfg(feature = "test-hooks")]
             fault_injection: config.fault_injection,
         }))
     }
@@ -190,13 +191,20 @@ impl Renderer {
         let writer = ChannelWriter::new(data_tx.clone(), bytes.clone());
         let bytes_done = bytes.clone();
         let pool = self.pool.clone();
+        #[cfg(feature = "test-hooks")]
         let fault = self.fault_injection;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _enter = span.enter();
             let _slot = (permit, active);
             let mut head_tx = Some(head_tx);
-            let outcome = catch_unwind(AssertUnwindSafe(|| drive(&pool, &req, &cancel, writer, &mut head_tx, fault)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                #[cfg(feature = "test-hooks")]
+                if fault && req.seed == render::request::MAX_SEED {
+                    panic!("injected fault (seed {})", req.seed);
+                }
+                drive(&pool, &req, &cancel, writer, &mut head_tx)
+            }));
             let outcome = match outcome {
                 Ok(Ok(stats)) => Ok(stats),
                 Ok(Err(RenderError::Cancelled)) => Err(Failure::Cancelled),
@@ -246,27 +254,15 @@ fn drive(
     cancel: &CancelToken,
     writer: ChannelWriter,
     head_tx: &mut Option<oneshot::Sender<Result<(), Failure>>>,
-    fault_injection: bool,
 ) -> Result<RenderStats, RenderError> {
     let start = Instant::now();
-    if fault_injection && req.seed == render::request::MAX_SEED {
-        panic!("injected fault (seed {})", req.seed);
-    }
-    let mut enc = encode::encoder(req.format, req.width, req.band().len(), writer)?;
-    let opts = RenderOptions {
-        pool: Some(pool),
-        order: req.format.row_order(),
-        cancel: cancel.clone(),
-        ..RenderOptions::default()
-    };
-    let stats = render::render_rows(&Scene::default(), req, &opts, |_, pixels| {
+    let opts = RenderOptions { pool: Some(pool), cancel: cancel.clone(), ..RenderOptions::default() };
+    let stats = render::render_scene_to_writer(&Scene::default(), req, &opts, writer, |_| {
         if let Some(tx) = head_tx.take() {
             tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "first row");
             let _ = tx.send(Ok(()));
         }
-        enc.write_row(pixels)
     })?;
-    enc.finish()?;
     Ok(stats)
 }
 

@@ -1,19 +1,18 @@
-//! Request handling: the one `match (method, path)` over the render path and every platform
-//! path, and the render call shared by all of them.
+//! Request handling: each platform's own paths (as [`platform::route`] calls them), the render
+//! path every other path is, and the render call shared by all of them.
 
 use crate::body::Body;
 use crate::config::Config;
 use crate::error::{AppError, json_response};
 use crate::fanout;
+use crate::platform::{self, Call, Markers, Platform, Reply};
 use crate::renderer::{CancelOnDrop, Failure, Renderer};
-use base64::Engine as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use render::{CancelToken, RenderRequest, encode};
 use std::convert::Infallible;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,14 +24,6 @@ pub const SPP_HEADER: &str = "x-render-spp";
 pub const ENGINE_HEADER: &str = "x-render-engine";
 /// Response header: the request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// Headers a request id is taken from, first match wins.
-const REQUEST_ID_SOURCES: [&str; 4] = ["x-fc-request-id", "x-scf-request-id", "x-cff-request-id", "x-request-id"];
-/// Headers carrying the platform's own timeout for this call.
-const TIMEOUT_SOURCES: [&str; 3] = ["x-scf-timeout", "x-fc-function-timeout", "x-cff-timeout"];
-/// The paths the platforms call; every other path renders.
-const RESERVED: [&str; 7] =
-    ["/healthz", "/invoke", "/event-invoke", "/initialize", "/pre-freeze", "/pre-stop", "/init"];
 
 /// Shared by every connection.
 pub struct State {
@@ -48,20 +39,12 @@ pub struct State {
 struct Ctx {
     id: String,
     deadline: Instant,
-    platform_headers: bool,
+    /// The platform the request came through.
+    platform: &'static dyn Platform,
     /// `x-render-part`: this request is a part of that fan-out.
     part_of: Option<String>,
     /// The caller's `Authorization`, forwarded to a fan-out's parts.
     authorization: Option<HeaderValue>,
-}
-
-/// How a render's result goes back.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Reply {
-    /// The image as the HTTP response (render path, FC `/invoke`, SCF `/event-invoke`).
-    Raw,
-    /// FunctionGraph's JSON envelope with the image in base64.
-    Envelope,
 }
 
 /// Serves one request; never fails (errors become responses).
@@ -85,8 +68,7 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
     let ctx = Ctx {
         id: id.to_owned(),
         deadline: Instant::now() + deadline_for(&state.config, req.headers()),
-        platform_headers: req.headers().contains_key("x-scf-request-id")
-            || req.headers().contains_key("x-cff-request-id"),
+        platform: platform::of(req.headers()),
         // Logged, so kept to the request-id alphabet: a caller cannot write into the log through it.
         part_of: req.headers().get(fanout::PART_HEADER).map(|v| {
             let v = v.to_str().unwrap_or("");
@@ -94,38 +76,31 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
         }),
         authorization: req.headers().get(hyper::header::AUTHORIZATION).cloned(),
     };
-    let fg_event = req.headers().contains_key("x-cff-request-id") && !req.headers().contains_key("x-fc-control-path");
-    let result = match (&method, path.as_str()) {
-        (&Method::GET | &Method::HEAD, "/healthz") => Ok(health(state)),
-        (&Method::POST, "/initialize") => Ok(hook(state, &ctx, "Initialize").await),
-        (&Method::GET | &Method::POST, "/pre-freeze") => Ok(hook(state, &ctx, "PreFreeze").await),
-        (&Method::GET | &Method::POST, "/pre-stop") => Ok(hook(state, &ctx, "PreStop").await),
-        (&Method::POST, "/init") => {
-            info!("FunctionGraph initializer called");
+    let result = match platform::route(&method, &path, req.headers()) {
+        Some(Ok(Call::Health)) => Ok(health(state)),
+        Some(Ok(Call::Hook { phase, drain })) => Ok(hook(state, &ctx, phase, drain).await),
+        Some(Ok(Call::Initialized)) => {
+            info!(platform = ctx.platform.name(), "initializer called");
             Ok(json_response(StatusCode::OK, &serde_json::json!({"status": "initialized"})))
         }
-        (&Method::POST, "/invoke") if fg_event => return fg_invoke(state, &ctx, req).await,
-        (&Method::POST, "/invoke") => return event_invoke(state, &ctx, req, true).await,
-        (&Method::POST, "/event-invoke") => return event_invoke(state, &ctx, req, false).await,
-        (_, "/healthz") => Err(AppError::MethodNotAllowed { allow: "GET, HEAD" }),
-        (_, "/pre-freeze" | "/pre-stop") => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
-        (_, p) if RESERVED.contains(&p) => Err(AppError::MethodNotAllowed { allow: "POST" }),
-        (&Method::GET, _) => {
-            let log = InvokeLog::start("Invoke", &ctx.id);
+        Some(Ok(Call::Event(reply))) => return event(state, &ctx, req, reply).await,
+        Some(Err(allow)) => Err(AppError::MethodNotAllowed { allow }),
+        None if method == Method::GET => {
+            let log = Markers::start("Invoke", &ctx.id);
             let parsed = RenderRequest::from_query(req.uri().query().unwrap_or(""), &state.config.limits);
             match parsed {
-                Ok(r) => render(state, &ctx, r, Reply::Raw, log).await,
+                Ok(r) => render(state, &ctx, r, false, log).await,
                 Err(e) => Err(e.into()),
             }
         }
-        (&Method::POST, _) => {
-            let log = InvokeLog::start("Invoke", &ctx.id);
+        None if method == Method::POST => {
+            let log = Markers::start("Invoke", &ctx.id);
             match parse_body(state, req).await {
-                Ok(r) => render(state, &ctx, r, Reply::Raw, log).await,
+                Ok(r) => render(state, &ctx, r, false, log).await,
                 Err(e) => Err(e),
             }
         }
-        _ => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
+        None => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
     };
     result.unwrap_or_else(|e| log_error(e).into_response())
 }
@@ -139,58 +114,43 @@ fn log_error(e: AppError) -> AppError {
     e
 }
 
-/// FC `/invoke` and SCF `/event-invoke`: the body is the JSON request; the image is the answer.
-/// FC reads `x-fc-status` to tell a function error from a result.
-async fn event_invoke(state: &State, ctx: &Ctx, req: Request<Incoming>, fc: bool) -> Response<Body> {
-    let log = InvokeLog::start("Invoke", &ctx.id);
+/// A platform's event: the body is the JSON request; the answer goes back as `reply` says.
+async fn event(state: &State, ctx: &Ctx, req: Request<Incoming>, reply: Reply) -> Response<Body> {
+    let log = Markers::start("Invoke", &ctx.id);
     let result = match parse_body(state, req).await {
-        Ok(r) => render(state, ctx, r, Reply::Raw, log).await,
+        Ok(r) => render(state, ctx, r, matches!(reply, Reply::Envelope(_)), log).await,
         Err(e) => Err(e),
     };
-    result.unwrap_or_else(|e| {
-        let mut res = log_error(e).into_response();
-        if fc {
-            res.headers_mut().insert("x-fc-status", HeaderValue::from_static("404"));
-        }
-        res
-    })
-}
-
-/// FunctionGraph event `/invoke`: always 200, the outcome in the envelope.
-async fn fg_invoke(state: &State, ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
-    let log = InvokeLog::start("Invoke", &ctx.id);
-    let result = match parse_body(state, req).await {
-        Ok(r) => render(state, ctx, r, Reply::Envelope, log).await,
-        Err(e) => Err(e),
-    };
-    let envelope = match result {
-        Ok(res) => {
-            let content_type = res.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-            match res.into_body().collect().await {
-                Ok(image) => serde_json::json!({
-                    "isBase64Encoded": true,
-                    "statusCode": 200,
-                    "headers": {"Content-Type": content_type},
-                    "body": base64::engine::general_purpose::STANDARD.encode(image.to_bytes()),
-                }),
-                Err(e) => {
-                    warn!(error = %e, "render failed");
-                    error_envelope(&AppError::RenderFailed)
-                }
+    match reply {
+        Reply::Raw { error_header } => result.unwrap_or_else(|e| {
+            let mut res = log_error(e).into_response();
+            if let Some((name, value)) = error_header {
+                res.headers_mut().insert(name, HeaderValue::from_static(value));
             }
+            res
+        }),
+        Reply::Envelope(envelope) => {
+            let wrapped = match result {
+                Ok(res) => {
+                    let content_type =
+                        res.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                    match res.into_body().collect().await {
+                        Ok(image) => (envelope.image)(&content_type, &image.to_bytes()),
+                        Err(e) => {
+                            warn!(error = %e, "render failed");
+                            let e = AppError::RenderFailed;
+                            (envelope.error)(e.status().as_u16(), &e.json())
+                        }
+                    }
+                }
+                Err(e) => {
+                    let e = log_error(e);
+                    (envelope.error)(e.status().as_u16(), &e.json())
+                }
+            };
+            json_response(StatusCode::OK, &wrapped)
         }
-        Err(e) => error_envelope(&log_error(e)),
-    };
-    json_response(StatusCode::OK, &envelope)
-}
-
-fn error_envelope(e: &AppError) -> serde_json::Value {
-    serde_json::json!({
-        "isBase64Encoded": false,
-        "statusCode": e.status().as_u16(),
-        "headers": {"Content-Type": "application/json"},
-        "body": e.json().to_string(),
-    })
+    }
 }
 
 /// Reads a JSON request body (at most `max_body_bytes`) into a request.
@@ -213,8 +173,8 @@ async fn render(
     state: &State,
     ctx: &Ctx,
     req: RenderRequest,
-    reply: Reply,
-    log: InvokeLog,
+    enveloped: bool,
+    log: Markers,
 ) -> Result<Response<Body>, AppError> {
     if req.parts.is_some() {
         if ctx.part_of.is_some() {
@@ -224,13 +184,10 @@ async fn render(
             return Err(AppError::FanoutOff);
         }
     }
-    if let Some(cap) = state.config.response_cap_for(ctx.platform_headers) {
+    if let Some(cap) = state.config.response_cap_for(ctx.platform.response_cap()) {
         let image = encode::output_size(req.format, req.width, req.band().len()).bound();
-        let bytes = match reply {
-            Reply::Raw => image,
-            // base64 plus the envelope's few fields.
-            Reply::Envelope => image.div_ceil(3) * 4 + 256,
-        };
+        // In an envelope: base64 plus the envelope's few fields.
+        let bytes = if enveloped { image.div_ceil(3) * 4 + 256 } else { image };
         if bytes > cap {
             return Err(AppError::ResponseTooLarge { format: req.format.name(), bytes, cap });
         }
@@ -286,7 +243,7 @@ async fn render(
 struct StreamGuard {
     /// Cancels the render (or stops the fan-out) when dropped.
     _keep: Box<dyn Send>,
-    _log: InvokeLog,
+    _log: Markers,
     bytes: Arc<AtomicU64>,
 }
 
@@ -319,32 +276,12 @@ impl Drop for Watchdog {
     }
 }
 
-/// FC's log-tail markers: `FC <Phase> Start RequestId: <id>` now, `... End ...` when dropped.
-/// Printed verbatim (not through the log formatter) because FC matches the exact text.
-struct InvokeLog {
-    phase: &'static str,
-    id: String,
-}
-
-impl InvokeLog {
-    fn start(phase: &'static str, id: &str) -> InvokeLog {
-        let _ = writeln!(std::io::stdout().lock(), "FC {phase} Start RequestId: {id}");
-        InvokeLog { phase, id: id.to_owned() }
-    }
-}
-
-impl Drop for InvokeLog {
-    fn drop(&mut self) {
-        let _ = writeln!(std::io::stdout().lock(), "FC {} End RequestId: {}", self.phase, self.id);
-    }
-}
-
-/// FC's lifecycle hooks: 200 at once, except PreStop, which first waits (bounded by the grace
-/// period) for in-flight renders. Idempotent.
-async fn hook(state: &State, ctx: &Ctx, phase: &'static str) -> Response<Body> {
-    let _log = InvokeLog::start(phase, &ctx.id);
+/// A lifecycle hook: 200 at once, or with `drain` once in-flight renders finished (bounded by the
+/// grace period). Idempotent.
+async fn hook(state: &State, ctx: &Ctx, phase: &'static str, drain: bool) -> Response<Body> {
+    let _log = Markers::start(phase, &ctx.id);
     let mut idle = true;
-    if phase == "PreStop" {
+    if drain {
         idle = state.renderer.wait_idle(state.config.shutdown_grace).await;
         if !idle {
             warn!(active = state.renderer.active(), "pre-stop: grace period over with renders still running");
@@ -373,9 +310,8 @@ fn is_id_byte(b: u8) -> bool {
 /// characters of `[A-Za-z0-9._:-]` are taken, so an id can go into a header and a log line as is.
 fn request_id(headers: &HeaderMap) -> String {
     let valid = |s: &&str| (1..=MAX_ID_LEN).contains(&s.len()) && s.bytes().all(is_id_byte);
-    REQUEST_ID_SOURCES
-        .iter()
-        .find_map(|name| headers.get(*name)?.to_str().ok().filter(valid).map(str::to_owned))
+    platform::request_id_headers()
+        .find_map(|name| headers.get(name)?.to_str().ok().filter(valid).map(str::to_owned))
         .unwrap_or_else(generate_id)
 }
 
@@ -392,9 +328,8 @@ fn generate_id() -> String {
 /// header. Values above an hour are taken as milliseconds (SCF's unit is undocumented; its
 /// functions time out after at most 900 s).
 fn deadline_for(config: &Config, headers: &HeaderMap) -> Duration {
-    TIMEOUT_SOURCES
-        .iter()
-        .filter_map(|name| headers.get(*name)?.to_str().ok()?.trim().parse::<u64>().ok())
+    platform::timeout_headers()
+        .filter_map(|name| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok())
         .filter(|&n| n > 0)
         .map(|n| if n > 3600 { Duration::from_millis(n) } else { Duration::from_secs(n) })
         .fold(config.render_timeout, Duration::min)

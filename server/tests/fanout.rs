@@ -153,7 +153,13 @@ async fn a_stalled_worker_is_overtaken_by_a_hedged_duplicate() {
     let lines = c.coordinator.lines();
     assert!(lines.iter().any(|l| l.contains("sending a duplicate") && l.contains("part=1")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("part done") && l.contains("attempt=\"hedge\"")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("fan-out done") && l.contains("duplicates=1")), "{lines:#?}");
+    // At least the stalled part's duplicate: on two loaded cores another part may be slow
+    // enough to get one too.
+    let duplicates = lines.iter().find(|l| l.contains("fan-out done")).and_then(|l| {
+        let n = l.split("duplicates=").nth(1)?;
+        n.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u32>().ok()
+    });
+    assert!(duplicates.is_some_and(|n| n >= 1), "{lines:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
