@@ -1,10 +1,11 @@
 //! `render`: smallpt's scene to an image file (or stdout) from the command line. Its render flags
 //! are the request parameters ([`Param`]): names, ranges, defaults and help all come from there.
 
-use clap::{Arg, ArgMatches, Command, parser::ValueSource};
+use clap::{Arg, ArgAction, ArgMatches, Command, parser::ValueSource};
 use indicatif::{ProgressBar, ProgressStyle};
+use render::progressive::render_progressive;
 use render::request::Param;
-use render::{EngineKind, Limits, Progress, RenderOptions, RenderRequest, render_to_writer};
+use render::{EngineKind, Limits, Progress, RenderOptions, RenderRequest, Scene, render_to_writer};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +31,16 @@ fn command() -> Command {
         let mut arg = Arg::new(p.name()).long(p.name()).help(help).value_name(p.name().to_uppercase());
         if p == Param::Rows {
             arg = arg.value_name("A-B");
+        }
+        if p == Param::Progressive {
+            // A switch on the command line: `--progressive` rather than `--progressive 1`.
+            let help = format!(
+                "{} With --out FILE the file is rewritten (atomically) after each pass; with --out - the \
+                 frames go to stdout as the multipart stream.",
+                p.help()
+            );
+            cmd = cmd.arg(Arg::new(p.name()).long(p.name()).help(help).action(ArgAction::SetTrue));
+            continue;
         }
         if let Some(v) = p.value(&RenderRequest::default()) {
             // Shown in the help; only flags actually given are parsed (`request`).
@@ -58,6 +69,9 @@ fn command() -> Command {
 /// The request the flags describe, parsed and validated by the same code as a query string.
 fn request(m: &ArgMatches) -> Result<RenderRequest, render::RequestError> {
     let given = cli_params().filter_map(|p| {
+        if p == Param::Progressive {
+            return m.get_flag(p.name()).then(|| (p.name(), "1".to_string()));
+        }
         let explicit = m.value_source(p.name()) == Some(ValueSource::CommandLine);
         explicit.then(|| (p.name(), m.get_one::<String>(p.name()).cloned().unwrap_or_default()))
     });
@@ -118,13 +132,26 @@ fn run(
     out: &Path,
 ) -> Result<render::RenderStats, Box<dyn std::error::Error>> {
     let progress = (io::stderr().is_terminal()).then(|| spawn_progress(opts.progress.clone()));
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let result = if out == Path::new("-") {
         render_to_writer(req, opts, BufWriter::new(io::stdout())).map_err(Into::into)
+    } else if req.progressive {
+        // Each frame replaces the file whole: a reader never sees a partial image.
+        render_progressive(&Scene::default(), req, opts, |frame| {
+            if let Some((bar, _)) = &progress {
+                bar.set_message(format!("pass {}/{} spp {}", frame.pass, frame.passes, frame.spp));
+            }
+            let tmp = tempfile::Builder::new().prefix(".render-").tempfile_in(dir)?;
+            tmp.as_file().write_all(&frame.encode(req.format)?)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(out).map_err(|e| e.error)?;
+            Ok(())
+        })
+        .map_err(Into::into)
     } else {
-        let dir = match out.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
         let tmp = tempfile::Builder::new().prefix(".render-").tempfile_in(dir)?;
         let file = tmp.reopen()?;
         let stats = render_to_writer(req, opts, BufWriter::new(file))?;
@@ -144,7 +171,7 @@ fn run(
 fn spawn_progress(progress: Progress) -> (ProgressBar, std::thread::JoinHandle<()>) {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed_precise} eta {eta}")
+        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} rows {elapsed_precise} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let b = bar.clone();

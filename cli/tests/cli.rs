@@ -122,3 +122,20 @@ fn rows_renders_a_band_and_bad_rows_exit_2() {
         assert!(String::from_utf8_lossy(&o.stderr).contains("rows"), "--rows {bad}");
     }
 }
+
+#[test]
+fn progressive_rewrites_the_file_with_the_final_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let (prog, once) = (dir.path().join("p.png"), dir.path().join("o.png"));
+    let args = ["--width", "32", "--height", "24", "--spp", "20", "--seed", "3", "--format", "png"];
+    let o = render(&[&args[..], &["--progressive", "--out", prog.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(render(&[&args[..], &["--out", once.to_str().unwrap()]].concat()).status.success());
+    assert!(std::fs::read(&prog).unwrap() == std::fs::read(&once).unwrap(), "the last frame is the one-shot render");
+    let mut files = files_in(dir.path());
+    files.sort();
+    assert_eq!(files, ["o.png", "p.png"], "no temporary file left");
+    let o = render(&["--progressive", "--engine", "classic", "--out", "-"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("engine"));
+}

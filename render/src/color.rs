@@ -18,6 +18,23 @@ pub fn to_int(x: f64) -> u8 {
     (clamp(x).powf(1.0 / 2.2) * 255.0 + 0.5) as i32 as u8
 }
 
+/// One pixel's four subpixels' running radiance sums, in f64 as smallpt sums them: what a
+/// progressive render keeps between passes.
+pub type SubpixelSums = [[f64; 3]; 4];
+
+/// smallpt's pixel from its subpixels' sums over `n` samples each: each subpixel's mean clamped
+/// to [0, 1], then the four averaged.
+#[inline]
+pub fn resolve(sums: &SubpixelSums, n: u32) -> Rgb {
+    let inv = 1.0 / f64::from(n);
+    let mut c = Vec3::ZERO;
+    for s in sums {
+        let r = s.map(|v| clamp(v * inv));
+        c = c + Vec3::new(r[0], r[1], r[2]) * 0.25;
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

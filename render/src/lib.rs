@@ -19,6 +19,7 @@ pub mod control;
 pub mod encode;
 pub mod engine;
 pub mod format;
+pub mod progressive;
 pub mod request;
 pub mod rng;
 pub mod scene;
@@ -37,28 +38,41 @@ use std::sync::{Arc, Mutex};
 
 /// Renders `req` on smallpt's scene and writes it, encoded in `req.format`, to `out` as rows
 /// finish (in the format's row order): the whole image, or with `req.rows` an image of just
-/// those rows. Wrap `out` in a `BufWriter` if it is unbuffered: encoders write one row at a time.
+/// those rows. With `req.progressive`, `out` gets the stream of frames instead
+/// ([`progressive`]), flushed after each. Wrap `out` in a `BufWriter` if it is unbuffered:
+/// encoders write one row at a time.
 pub fn render_to_writer<W: Write + 'static>(
     req: &RenderRequest,
     opts: &RenderOptions<'_>,
     out: W,
 ) -> Result<RenderStats, RenderError> {
-    render_scene_to_writer(&Scene::default(), req, opts, out, |_| {})
+    render_scene_to_writer(&Scene::default(), req, opts, out, || {})
 }
 
-/// [`render_to_writer`] for any scene, calling `on_row(row)` after each row (counted from the
-/// top of the whole image) has been written to `out`.
+/// [`render_to_writer`] for any scene, calling `on_output()` each time output has been written
+/// to `out`: after each row, or after each frame of a progressive render.
 pub fn render_scene_to_writer<W: Write + 'static>(
     scene: &Scene,
     req: &RenderRequest,
     opts: &RenderOptions<'_>,
-    out: W,
-    mut on_row: impl FnMut(u32),
+    mut out: W,
+    mut on_output: impl FnMut(),
 ) -> Result<RenderStats, RenderError> {
+    if req.progressive {
+        let stats = progressive::render_progressive(scene, req, opts, |frame| {
+            progressive::write_part(&mut out, req.format, frame.spp, &frame.encode(req.format)?)?;
+            out.flush()?;
+            on_output();
+            Ok(())
+        })?;
+        progressive::write_end(&mut out)?;
+        out.flush()?;
+        return Ok(stats);
+    }
     let mut enc = encode::encoder(req.format, req.width, req.band().len(), out)?;
-    let stats = render_rows(scene, req, opts, req.format.row_order(), |row, pixels| {
+    let stats = render_rows(scene, req, opts, req.format.row_order(), |_, pixels| {
         enc.write_row(pixels)?;
-        on_row(row);
+        on_output();
         Ok(())
     })?;
     enc.finish()?;
@@ -69,13 +83,19 @@ pub fn render_scene_to_writer<W: Write + 'static>(
 pub fn render_to_vec(req: &RenderRequest, opts: &RenderOptions<'_>) -> Result<(Vec<u8>, RenderStats), RenderError> {
     let buf = SharedBuf::default();
     let stats = render_to_writer(req, opts, buf.clone())?;
-    let bytes = std::mem::take(&mut *buf.0.lock().unwrap_or_else(|p| p.into_inner()));
-    Ok((bytes, stats))
+    Ok((buf.take(), stats))
 }
 
 /// A `Vec<u8>` the encoder can own while the caller keeps a handle on it.
 #[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    /// What was written, leaving the buffer empty.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
 
 impl Write for SharedBuf {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {

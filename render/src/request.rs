@@ -85,6 +85,9 @@ pub struct Limits {
     pub max_samples: u64,
     /// Largest `parts` of a fan-out.
     pub max_parts: u32,
+    /// Largest memory a progressive render's accumulators may take, in bytes
+    /// ([`PROGRESSIVE_BYTES_PER_PIXEL`] per pixel rendered).
+    pub max_progressive_bytes: u64,
 }
 
 impl Limits {
@@ -96,6 +99,7 @@ impl Limits {
         max_spp: 65536,
         max_samples: 1 << 33,
         max_parts: DEFAULT_MAX_PARTS,
+        max_progressive_bytes: DEFAULT_MAX_PROGRESSIVE_BYTES,
     };
 }
 
@@ -104,6 +108,14 @@ impl Default for Limits {
         Limits::DEFAULT
     }
 }
+
+/// Memory per pixel of a progressive render: four subpixels' f64 RGB sums, kept between passes.
+pub const PROGRESSIVE_BYTES_PER_PIXEL: u64 = std::mem::size_of::<crate::color::SubpixelSums>() as u64;
+
+/// The default bound on a progressive render's accumulators: 256 MiB, a quarter of FC's 1 GB
+/// tier (the smallest benchmarked; s.yaml deploys 2 GB), which leaves room for the process and a
+/// frame being encoded. 2.8 M pixels: 1920×1080 fits, 2048×1536 does not.
+pub const DEFAULT_MAX_PROGRESSIVE_BYTES: u64 = 256 << 20;
 
 /// Largest seed: the seed is the first 16-bit word of smallpt's erand48 state.
 pub const MAX_SEED: u32 = 65535;
@@ -279,6 +291,29 @@ pub enum RequestError {
         /// The limit.
         max: u64,
     },
+    /// A progressive render on an engine that cannot refine an image.
+    #[error(
+        "parameter `engine` must be fast for a progressive render (classic's random stream runs along the row), got `{engine}`"
+    )]
+    ProgressiveEngine {
+        /// The engine asked for.
+        engine: &'static str,
+    },
+    /// A progressive render split into parts.
+    #[error("parameter `progressive` cannot be combined with `parts`: a fan-out renders once, in bands")]
+    ProgressiveParts,
+    /// A progressive render whose accumulators would not fit the memory bound.
+    #[error(
+        "parameter `progressive`: a progressive render holds {bytes} bytes of sums for {pixels} pixels, over the limit of {max} bytes; lower the size or render it once"
+    )]
+    ProgressiveTooLarge {
+        /// The pixels rendered.
+        pixels: u64,
+        /// The memory they would take.
+        bytes: u64,
+        /// The limit.
+        max: u64,
+    },
     /// A JSON payload that is not an object of the parameters.
     #[error("the body must be a JSON object of render parameters: {reason}")]
     BadBody {
@@ -299,6 +334,8 @@ impl RequestError {
             | RequestError::BadChoice { param, .. } => param,
             RequestError::BadRows { .. } => "rows",
             RequestError::TooManySamples { .. } => "spp",
+            RequestError::ProgressiveEngine { .. } => "engine",
+            RequestError::ProgressiveParts | RequestError::ProgressiveTooLarge { .. } => "progressive",
             RequestError::BadBody { .. } => "body",
         }
     }
@@ -325,6 +362,9 @@ pub struct RenderRequest {
     /// Split the render into this many row bands rendered by other instances (the server's
     /// fan-out), 1 to [`Limits::max_parts`] and at most the rows rendered; `None` renders here.
     pub parts: Option<u32>,
+    /// Render in passes of doubling spp and answer the whole image after each one (fast engine
+    /// only; see [`crate::progressive`]).
+    pub progressive: bool,
 }
 
 impl Default for RenderRequest {
@@ -340,6 +380,7 @@ impl Default for RenderRequest {
             seed: 0,
             rows: None,
             parts: None,
+            progressive: false,
         }
     }
 }
@@ -365,12 +406,23 @@ pub enum Param {
     Rows,
     /// Fan-out parts.
     Parts,
+    /// Progressive passes.
+    Progressive,
 }
 
 impl Param {
     /// Every parameter, in the order they are documented.
-    pub const ALL: [Param; 8] =
-        [Param::Width, Param::Height, Param::Spp, Param::Engine, Param::Format, Param::Seed, Param::Rows, Param::Parts];
+    pub const ALL: [Param; 9] = [
+        Param::Width,
+        Param::Height,
+        Param::Spp,
+        Param::Engine,
+        Param::Format,
+        Param::Seed,
+        Param::Rows,
+        Param::Parts,
+        Param::Progressive,
+    ];
 
     /// The name in query strings, JSON and CLI flags.
     pub fn name(self) -> &'static str {
@@ -383,6 +435,7 @@ impl Param {
             Param::Seed => "seed",
             Param::Rows => "rows",
             Param::Parts => "parts",
+            Param::Progressive => "progressive",
         }
     }
 
@@ -416,6 +469,11 @@ impl Param {
                 "Fan the render out over this many row bands rendered by other instances (the server's \
                  fan-out); the answer is byte-identical to the render without `parts`."
             }
+            Param::Progressive => {
+                "Render in passes of doubling spp (4, 8, 16, … up to spp) and send the whole image after \
+                 each, as parts of a `multipart/x-mixed-replace` stream; every frame is byte-identical to \
+                 the one-shot render at its spp. Fast engine only; the image's sums must fit in memory."
+            }
         }
     }
 
@@ -427,7 +485,7 @@ impl Param {
             Param::Spp => Some((1, limits.max_spp)),
             Param::Seed => Some((0, MAX_SEED)),
             Param::Parts => Some((1, limits.max_parts)),
-            Param::Engine | Param::Format | Param::Rows => None,
+            Param::Engine | Param::Format | Param::Rows | Param::Progressive => None,
         }
     }
 
@@ -437,6 +495,10 @@ impl Param {
             Param::Engine => format!("one of {}", choice_list(EngineKind::ALL, EngineKind::name)),
             Param::Format => format!("one of {}", choice_list(Format::ALL, Format::name)),
             Param::Rows => "`A-B` with 0 <= A < B <= height".to_string(),
+            Param::Progressive => format!(
+                "0 or 1 (JSON: also false or true); at most {} pixels rendered",
+                limits.max_progressive_bytes / PROGRESSIVE_BYTES_PER_PIXEL
+            ),
             Param::Parts => format!("an integer from 1 to {} and at most the rows rendered", limits.max_parts),
             p => {
                 let (min, max) = p.range(limits).unwrap_or_default();
@@ -456,6 +518,7 @@ impl Param {
             Param::Seed => Some(req.seed.to_string()),
             Param::Rows => req.rows.map(|r| r.to_string()),
             Param::Parts => req.parts.map(|n| n.to_string()),
+            Param::Progressive => Some(if req.progressive { "1" } else { "0" }.to_string()),
         }
     }
 
@@ -481,6 +544,19 @@ impl Param {
             Param::Spp => req.spp = int()?,
             Param::Seed => req.seed = int()?,
             Param::Parts => req.parts = Some(int()?),
+            Param::Progressive => {
+                req.progressive = match value {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    _ => {
+                        return Err(RequestError::BadChoice {
+                            param,
+                            value: shown(value),
+                            allowed: "0, 1 (JSON: false, true)".into(),
+                        });
+                    }
+                }
+            }
             Param::Engine => req.engine = value.parse()?,
             Param::Format => req.format = value.parse()?,
             Param::Rows => {
@@ -570,6 +646,19 @@ impl RenderRequest {
             && (rows.is_empty() || rows.end > self.height)
         {
             return Err(RequestError::BadRows { value: rows.to_string(), height: self.height });
+        }
+        if self.progressive {
+            if self.engine != EngineKind::Fast {
+                return Err(RequestError::ProgressiveEngine { engine: self.engine.name() });
+            }
+            if self.parts.is_some() {
+                return Err(RequestError::ProgressiveParts);
+            }
+            let pixels = u64::from(self.width) * u64::from(self.band().len());
+            let bytes = pixels * PROGRESSIVE_BYTES_PER_PIXEL;
+            if bytes > limits.max_progressive_bytes {
+                return Err(RequestError::ProgressiveTooLarge { pixels, bytes, max: limits.max_progressive_bytes });
+            }
         }
         // One instance renders the band, or with `parts` the largest part.
         let mut samples = self.total_samples();

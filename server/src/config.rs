@@ -32,6 +32,11 @@ pub const ENV: &[EnvVar] = &[
         meaning: "largest width × height × effective spp of one render",
     },
     EnvVar {
+        name: "RENDER_MAX_PROGRESSIVE_BYTES",
+        default: "268435456 (256 MiB)",
+        meaning: "largest memory of a progressive render's sums (96 bytes a pixel; 413 past it)",
+    },
+    EnvVar {
         name: "RENDER_THREADS",
         default: "0 = available_parallelism (honours the cgroup CPU quota)",
         meaning: "threads of the render pool",
@@ -289,6 +294,11 @@ impl Config {
             max_spp: num("RENDER_MAX_SPP", get("RENDER_MAX_SPP"), d.limits.max_spp)?,
             max_samples: num("RENDER_MAX_SAMPLES", get("RENDER_MAX_SAMPLES"), d.limits.max_samples)?,
             max_parts: num("FANOUT_MAX_PARTS", get("FANOUT_MAX_PARTS"), d.limits.max_parts)?,
+            max_progressive_bytes: num(
+                "RENDER_MAX_PROGRESSIVE_BYTES",
+                get("RENDER_MAX_PROGRESSIVE_BYTES"),
+                d.limits.max_progressive_bytes,
+            )?,
         };
         let df = &d.fanout;
         let fanout = Fanout {

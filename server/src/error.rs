@@ -44,6 +44,18 @@ pub enum AppError {
         /// The cap.
         cap: u64,
     },
+    /// A progressive render whose frames together could exceed the response cap.
+    #[error(
+        "a progressive render's {frames} frames could be up to {bytes} bytes in all, over this platform's response limit of {cap} bytes; lower spp (fewer frames), the size, or render once"
+    )]
+    StreamTooLarge {
+        /// Frames in the stream.
+        frames: usize,
+        /// The bound of the whole stream.
+        bytes: u64,
+        /// The cap.
+        cap: u64,
+    },
     /// Every render slot and queue place is taken.
     #[error("the renderer is busy and its queue is full; retry later")]
     QueueFull {
@@ -81,9 +93,12 @@ impl AppError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
+            AppError::BadRequest(RequestError::ProgressiveTooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::BadRequest(_) | AppError::BodyUnreadable => StatusCode::BAD_REQUEST,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::BodyTooLarge { .. } | AppError::ResponseTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::BodyTooLarge { .. } | AppError::ResponseTooLarge { .. } | AppError::StreamTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             AppError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             AppError::QueueFull { .. } | AppError::QueuedTooLong => StatusCode::SERVICE_UNAVAILABLE,
             AppError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
@@ -99,6 +114,7 @@ impl AppError {
             AppError::BadRequest(e) => Some(e.param()),
             AppError::BodyTooLarge { .. } | AppError::BodyUnreadable => Some("body"),
             AppError::ResponseTooLarge { .. } => Some("format"),
+            AppError::StreamTooLarge { .. } => Some("progressive"),
             AppError::FanoutOff | AppError::FanoutNested => Some("parts"),
             _ => None,
         }

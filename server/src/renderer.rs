@@ -257,7 +257,7 @@ fn drive(
 ) -> Result<RenderStats, RenderError> {
     let start = Instant::now();
     let opts = RenderOptions { pool: Some(pool), cancel: cancel.clone(), ..RenderOptions::default() };
-    let stats = render::render_scene_to_writer(&Scene::default(), req, &opts, writer, |_| {
+    let stats = render::render_scene_to_writer(&Scene::default(), req, &opts, writer, || {
         if let Some(tx) = head_tx.take() {
             tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "first row");
             let _ = tx.send(Ok(()));

@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use render::{CancelToken, RenderRequest, encode};
+use render::{CancelToken, RenderRequest, encode, progressive};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -185,9 +185,18 @@ async fn render(
         }
     }
     if let Some(cap) = state.config.response_cap_for(ctx.platform.response_cap()) {
-        let image = encode::output_size(req.format, req.width, req.band().len()).bound();
+        // A progressive render answers every frame.
+        let raw = if req.progressive {
+            progressive::stream_size_bound(&req)
+        } else {
+            encode::output_size(req.format, req.width, req.band().len()).bound()
+        };
         // In an envelope: base64 plus the envelope's few fields.
-        let bytes = if enveloped { image.div_ceil(3) * 4 + 256 } else { image };
+        let bytes = if enveloped { raw.div_ceil(3) * 4 + 256 } else { raw };
+        if bytes > cap && req.progressive {
+            let frames = progressive::passes(req.samples_per_subpixel()).len();
+            return Err(AppError::StreamTooLarge { frames, bytes, cap });
+        }
         if bytes > cap {
             return Err(AppError::ResponseTooLarge { format: req.format.name(), bytes, cap });
         }
@@ -231,9 +240,13 @@ async fn render(
     if let Some(parts) = req.parts {
         h.insert(HeaderName::from_static(fanout::PARTS_HEADER), parts.into());
     }
-    h.insert(CONTENT_TYPE, HeaderValue::from_static(req.format.content_type()));
-    let disposition = format!("inline; filename=\"image.{}\"", req.format.extension());
-    h.insert(CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ASCII"));
+    if req.progressive {
+        h.insert(CONTENT_TYPE, HeaderValue::from_str(&progressive::content_type()).expect("ASCII"));
+    } else {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(req.format.content_type()));
+        let disposition = format!("inline; filename=\"image.{}\"", req.format.extension());
+        h.insert(CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ASCII"));
+    }
     h.insert(HeaderName::from_static(SPP_HEADER), req.effective_spp().into());
     h.insert(HeaderName::from_static(ENGINE_HEADER), HeaderValue::from_static(req.engine.name()));
     Ok(res)

@@ -22,6 +22,12 @@ pub enum SceneError {
         /// The most the engine takes.
         max: usize,
     },
+    /// A progressive render asked of an engine that renders in one pass.
+    #[error("the {engine} engine renders in one pass; progressive renders take the fast engine")]
+    NotProgressive {
+        /// The engine.
+        engine: &'static str,
+    },
 }
 
 /// The render was cancelled before the row was finished.

@@ -16,9 +16,17 @@ pub(super) struct Camera {
     near: f32,
     inv_width: f32,
     inv_height: f32,
-    /// Samples per subpixel.
-    pub samples: u32,
     seed: u32,
+}
+
+/// Which samples a batch traces: of row `y` (smallpt's y, 0 at the bottom), pixels `x0 ..`, and
+/// of each of their subpixels samples `first .. first + count`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Samples {
+    pub y: u32,
+    pub x0: u32,
+    pub first: u32,
+    pub count: u32,
 }
 
 /// Camera rays made ahead, `W` at a time in lanes, for samples `first ..` of a batch.
@@ -38,8 +46,8 @@ impl CameraRays {
 }
 
 impl Camera {
-    /// `frame` for an image `width`×`height`, `samples` per subpixel, random streams keyed by `seed`.
-    pub fn new(frame: &CameraFrame, width: u32, height: u32, samples: u32, seed: u32) -> Camera {
+    /// `frame` for an image `width`×`height`, random streams keyed by `seed`.
+    pub fn new(frame: &CameraFrame, width: u32, height: u32, seed: u32) -> Camera {
         let v = |v: crate::vec3::Vec3| [v.x as f32, v.y as f32, v.z as f32];
         Camera {
             o: v(frame.origin),
@@ -49,22 +57,21 @@ impl Camera {
             near: frame.near as f32,
             inv_width: 1.0 / width as f32,
             inv_height: 1.0 / height as f32,
-            samples,
             seed,
         }
     }
 
     /// Camera rays (origin, direction) and random streams of samples `j0 .. j0 + W` of the batch
-    /// starting at pixel `x0` of row `y` (smallpt's y, 0 at the bottom), one per lane. Sample j is
-    /// pixel j / 4n, subpixel j / n mod 4, index j mod n (n samples per subpixel); its stream is
-    /// keyed by (seed, y, x, index·4 + subpixel).
+    /// `s`, one per lane. Sample j is pixel j / 4n, subpixel j / n mod 4, index `first` + j mod n
+    /// (n samples per subpixel in the batch); its stream is keyed by (seed, y, x, index·4 +
+    /// subpixel), so a sample is the same whichever batch or pass traces it.
     #[inline(always)]
-    pub fn rays<L: Lanes>(&self, l: L, j0: u32, y: u32, x0: u32, cams: &mut CameraRays) {
-        let n = self.samples;
+    pub fn rays<L: Lanes>(&self, l: L, j0: u32, s: &Samples, cams: &mut CameraRays) {
+        let (n, y, x0) = (s.count, s.y, s.x0);
         let (mut p, mut sub, mut k) = (j0 / (4 * n), j0 / n % 4, j0 % n);
         let (mut px, mut key, mut sx, mut sy) = ([0u32; MAX_W], [0u32; MAX_W], [0f32; MAX_W], [0f32; MAX_W]);
         for i in 0..L::W {
-            (px[i], key[i]) = (x0 + p, k << 2 | sub);
+            (px[i], key[i]) = (x0 + p, (s.first + k) << 2 | sub);
             (sx[i], sy[i]) = (SUBPIXELS[sub as usize].0 as f32, SUBPIXELS[sub as usize].1 as f32);
             k += 1;
             if k == n {

@@ -40,11 +40,10 @@ pub use lanes::{SIMD_ENV, SimdPath};
 pub use tables::MAX_SPHERES;
 
 use super::{Cancelled, Engine, RowStats, SceneError};
-use crate::color::Rgb;
+use crate::color::{Rgb, SubpixelSums, resolve};
 use crate::control::CancelToken;
 use crate::request::RenderRequest;
 use crate::scene::Scene;
-use crate::vec3::Vec3;
 use camera::Camera;
 use tables::Tables;
 use trace::{Batch, Trace, Work};
@@ -63,6 +62,8 @@ pub struct Fast {
     path: SimdPath,
     width: u32,
     height: u32,
+    /// Samples per subpixel of a one-shot render.
+    samples: u32,
 }
 
 impl Fast {
@@ -82,6 +83,7 @@ impl Fast {
             path: path.clamp_to_cpu(),
             width: req.width,
             height: req.height,
+            samples: req.samples_per_subpixel(),
         })
     }
 
@@ -93,33 +95,50 @@ impl Fast {
     /// Renders pixels `x0 .. x0 + out.len()` of image row `row` (0 is the top): each pixel's value
     /// is the same as in a full render.
     pub fn render_span(&self, row: u32, x0: u32, out: &mut [Rgb], cancel: &CancelToken) -> Result<RowStats, Cancelled> {
-        assert!(row < self.height && x0 as usize + out.len() <= self.width as usize, "span outside the image");
-        let samples = self.trace.camera.samples;
-        let per_pixel = 4 * samples;
-        let batch = (BATCH_SAMPLES / per_pixel).max(1) as usize;
-        let mut work = Work::new(self.height - 1 - row);
-        for (i, chunk) in out.chunks_mut(batch).enumerate() {
+        let mut sums = vec![[[0.0; 3]; 4]; out.len()];
+        let stats = self.accumulate_span(row, x0, 0..self.samples, &mut sums, cancel)?;
+        for (pixel, s) in out.iter_mut().zip(&sums) {
+            *pixel = resolve(s, self.samples);
+        }
+        Ok(stats)
+    }
+
+    /// Traces samples `samples` (a range of indices, the same for each subpixel) of pixels
+    /// `x0 .. x0 + sums.len()` of image row `row`, adding each sample's radiance to its
+    /// subpixel's sum in index order. Passes `0..a`, `a..b`, … leave the sums bit for bit what
+    /// one pass `0..b` leaves: a sample's numbers depend only on its position and index, and the
+    /// additions happen in the same order.
+    pub fn accumulate_span(
+        &self,
+        row: u32,
+        x0: u32,
+        samples: std::ops::Range<u32>,
+        sums: &mut [SubpixelSums],
+        cancel: &CancelToken,
+    ) -> Result<RowStats, Cancelled> {
+        assert!(row < self.height && x0 as usize + sums.len() <= self.width as usize, "span outside the image");
+        let count = samples.len() as u32;
+        if count == 0 {
+            return Ok(RowStats::default());
+        }
+        let per_pixel = 4 * count as usize;
+        let batch = (BATCH_SAMPLES as usize / per_pixel).max(1);
+        let mut work = Work::new(self.height - 1 - row, samples.start, count);
+        for (i, chunk) in sums.chunks_mut(batch).enumerate() {
             if cancel.is_cancelled() {
                 return Err(Cancelled);
             }
-            work.x0 = x0 + (i * batch) as u32;
+            work.samples.x0 = x0 + (i * batch) as u32;
             work.pixels = chunk.len() as u32;
             lanes::dispatch(self.path, Batch { trace: &self.trace, work: &mut work });
-            let inv = 1.0 / f64::from(samples);
-            for (pixel, results) in chunk.iter_mut().zip(work.results.chunks(per_pixel as usize)) {
-                let mut c = Vec3::ZERO;
-                for sub in results.chunks(samples as usize) {
-                    let mut r = [0.0f64; 3];
-                    for s in sub {
-                        for (acc, v) in r.iter_mut().zip(s) {
+            for (pixel, results) in chunk.iter_mut().zip(work.results.chunks(per_pixel)) {
+                for (sub, r) in pixel.iter_mut().zip(results.chunks(count as usize)) {
+                    for s in r {
+                        for (acc, v) in sub.iter_mut().zip(s) {
                             *acc += f64::from(*v);
                         }
                     }
-                    // smallpt clamps each subpixel's average before summing.
-                    let r = r.map(|v| (v * inv).clamp(0.0, 1.0));
-                    c = c + Vec3::new(r[0], r[1], r[2]) * 0.25;
                 }
-                *pixel = c;
             }
         }
         Ok(RowStats { segments: work.segments })
@@ -129,10 +148,7 @@ impl Fast {
 /// The tables (made by `tables`) and camera of `req` on `scene`.
 fn trace(scene: &Scene, req: &RenderRequest, tables: fn(&Scene, &crate::scene::CameraFrame) -> Tables) -> Trace {
     let frame = scene.camera.frame(req.width, req.height);
-    Trace {
-        tables: tables(scene, &frame),
-        camera: Camera::new(&frame, req.width, req.height, req.samples_per_subpixel(), req.seed),
-    }
+    Trace { tables: tables(scene, &frame), camera: Camera::new(&frame, req.width, req.height, req.seed) }
 }
 
 impl Engine for Fast {
@@ -145,6 +161,7 @@ impl Engine for Fast {
 mod tests {
     use super::*;
     use crate::request::{EngineKind, Format};
+    use crate::vec3::Vec3;
 
     /// Renders `req` top row first on this CPU's widest path, with or without the wall pairs.
     fn render(req: &RenderRequest, use_walls: bool) -> Vec<Rgb> {
@@ -154,7 +171,13 @@ mod tests {
 
     /// The image `kernel` renders for `req` on this CPU's widest path, and the segments traced.
     fn render_with(req: &RenderRequest, trace: Trace) -> (Vec<Rgb>, u64) {
-        let engine = Fast { trace, path: SimdPath::detected(), width: req.width, height: req.height };
+        let engine = Fast {
+            trace,
+            path: SimdPath::detected(),
+            width: req.width,
+            height: req.height,
+            samples: req.samples_per_subpixel(),
+        };
         let mut img = vec![Rgb::ZERO; (req.width * req.height) as usize];
         let mut segments = 0;
         for (row, out) in img.chunks_mut(req.width as usize).enumerate() {
@@ -193,10 +216,10 @@ mod tests {
     fn no_ray_leaks_out_of_the_box() {
         let req = RenderRequest { width: 128, height: 96, spp: 64, seed: 11, ..pfm_request(128, 96, 11) };
         let trace = trace(&Scene::cornell(), &req, Tables::new);
-        let mut work = Work::new(0);
+        let mut work = Work::new(0, 0, req.samples_per_subpixel());
         work.pixels = req.width;
         for y in 0..req.height {
-            work.y = y;
+            work.samples.y = y;
             lanes::dispatch(SimdPath::detected(), Batch { trace: &trace, work: &mut work });
         }
         assert_eq!(work.outside, 0, "segments that started outside the box, of {}", work.segments);

@@ -3,7 +3,7 @@
 //! sample of the batch, so lanes stay busy. Glass splits at shallow depth push the reflected
 //! branch on a two-entry per-lane stack, traced after the refracted one.
 
-use super::camera::{Camera, CameraRays};
+use super::camera::{Camera, CameraRays, Samples};
 use super::intersect::{Spheres, nearest, spheres};
 use super::lanes::{LaneJob, Lanes, MAX_W};
 use super::math::{sel3, set_bits, splat_v, store3};
@@ -37,13 +37,11 @@ struct State {
 
 /// One batch: consecutive pixels of one row, and per sample the radiance it gathered.
 pub(super) struct Work {
-    /// smallpt's y (0 is the bottom row).
-    pub y: u32,
-    /// First pixel's x.
-    pub x0: u32,
+    /// The row, the first pixel, and the samples of each subpixel.
+    pub samples: Samples,
     /// Pixels in the batch.
     pub pixels: u32,
-    /// Radiance per sample, indexed `(pixel*4 + subpixel)*samples + k`.
+    /// Radiance per sample, indexed `(pixel*4 + subpixel)*count + k` for sample `first + k`.
     pub results: Vec<[f32; 3]>,
     /// Segments traced.
     pub segments: u64,
@@ -53,11 +51,10 @@ pub(super) struct Work {
 }
 
 impl Work {
-    /// A batch of no pixels yet, on row `y`.
-    pub fn new(y: u32) -> Work {
+    /// A batch of no pixels yet: samples `first .. first + count` of each subpixel, on row `y`.
+    pub fn new(y: u32, first: u32, count: u32) -> Work {
         Work {
-            y,
-            x0: 0,
+            samples: Samples { y, x0: 0, first, count },
             pixels: 0,
             results: Vec::new(),
             segments: 0,
@@ -91,7 +88,7 @@ impl Trace {
     /// Traces every sample of `work`, `L::W` at a time.
     #[inline(always)]
     fn run<L: Lanes>(&self, l: L, work: &mut Work) {
-        let total = work.pixels * 4 * self.camera.samples;
+        let total = work.pixels * 4 * work.samples.count;
         work.results.clear();
         work.results.resize(total as usize, [0.0; 3]);
         let z = [[0.0; MAX_W]; 3];
@@ -157,7 +154,7 @@ impl Trace {
         cams: &mut CameraRays,
     ) {
         if !(cams.first..cams.first + L::W as u32).contains(&j) {
-            self.camera.rays(l, j, work.y, work.x0, cams);
+            self.camera.rays(l, j, &work.samples, cams);
         }
         let r = (j - cams.first) as usize;
         let m = l.lane(i);

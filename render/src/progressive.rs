@@ -1,0 +1,188 @@
+//! Progressive renders: the whole image at once, refined. Passes of doubling spp — 4, 8, 16, …
+//! up to the requested spp, the last pass smaller to land on it — each add their samples to the
+//! image's per-subpixel sums ([`SubpixelSums`]), and after each pass the whole image is encoded
+//! at the spp reached: a [`Frame`].
+//!
+//! **Exact.** The fast engine's samples are keyed by position and index, and a pass adds them to
+//! the sums in index order, so the frame at spp S is byte for byte the one-shot render at spp S
+//! (the one-shot render accumulates the same way, in one pass). The whole stream costs about one
+//! render at the final spp, plus the encoding of each frame.
+//!
+//! **Memory.** Unlike a one-shot render, which streams rows, the sums hold the whole image:
+//! [`PROGRESSIVE_BYTES_PER_PIXEL`](crate::request::PROGRESSIVE_BYTES_PER_PIXEL) per pixel,
+//! bounded by `Limits::max_progressive_bytes`.
+//!
+//! **Framing.** A stream of frames is `multipart/x-mixed-replace` ([`write_part`], [`write_end`]),
+//! in every format: each part a whole image with its own `Content-Type`, `Content-Length` and
+//! `X-Render-Spp`. A browser's `<img>` shows such a PNG stream frame after frame with no script.
+
+use crate::color::{Rgb, SubpixelSums, resolve};
+use crate::encode::{self, output_size};
+use crate::engine::SceneError;
+use crate::engine::fast::Fast;
+use crate::format::{Format, RowOrder};
+use crate::request::{EngineKind, RenderRequest};
+use crate::scene::Scene;
+use crate::stream::{RenderError, RenderOptions, RenderStats};
+use rayon::prelude::*;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// The multipart boundary between frames.
+pub const BOUNDARY: &str = "smallpt-frame";
+
+/// The `Content-Type` of a stream of frames.
+pub fn content_type() -> String {
+    format!("multipart/x-mixed-replace; boundary={BOUNDARY}")
+}
+
+/// Samples per subpixel after each pass for a render of `n` per subpixel: 1, 2, 4, … while below
+/// `n`, then `n` (spp 4, 8, 16, …, the requested spp).
+pub fn passes(n: u32) -> Vec<u32> {
+    let mut out: Vec<u32> = std::iter::successors(Some(1u32), |k| k.checked_mul(2)).take_while(|&k| k < n).collect();
+    out.push(n);
+    out
+}
+
+/// The image after a pass.
+pub struct Frame<'a> {
+    /// The spp reached (a multiple of 4).
+    pub spp: u32,
+    /// This pass, counted from 1, and how many there are.
+    pub pass: usize,
+    /// Passes in the render.
+    pub passes: usize,
+    width: u32,
+    rows: u32,
+    sums: &'a [SubpixelSums],
+}
+
+impl Frame<'_> {
+    /// Row `k` of the frame (0 is the band's top row), resolved to pixels.
+    pub fn row(&self, k: u32) -> Vec<Rgb> {
+        let w = self.width as usize;
+        let n = self.spp / 4;
+        self.sums[k as usize * w..(k as usize + 1) * w].iter().map(|s| resolve(s, n)).collect()
+    }
+
+    /// The frame encoded in `format`: the bytes of the one-shot render at this spp.
+    pub fn encode(&self, format: Format) -> io::Result<Vec<u8>> {
+        let buf = crate::SharedBuf::default();
+        let mut enc = encode::encoder(format, self.width, self.rows, buf.clone())?;
+        for i in 0..self.rows {
+            let k = match format.row_order() {
+                RowOrder::TopDown => i,
+                RowOrder::BottomUp => self.rows - 1 - i,
+            };
+            enc.write_row(&self.row(k))?;
+        }
+        enc.finish()?;
+        Ok(buf.take())
+    }
+}
+
+/// Renders `req` (progressive, fast engine) on `scene` pass by pass, calling `on_frame` after
+/// each. Cancellable between and within passes; the stats are the whole render's.
+pub fn render_progressive(
+    scene: &Scene,
+    req: &RenderRequest,
+    opts: &RenderOptions<'_>,
+    mut on_frame: impl FnMut(&Frame<'_>) -> io::Result<()>,
+) -> Result<RenderStats, RenderError> {
+    let start = Instant::now();
+    if req.engine != EngineKind::Fast {
+        return Err(RenderError::Scene(SceneError::NotProgressive { engine: req.engine.name() }));
+    }
+    let engine = Fast::new(scene, req)?;
+    let band = req.band();
+    let (w, h) = (req.width as usize, band.len());
+    let mut sums = vec![[[0.0; 3]; 4]; w * h as usize];
+    let threads = opts.pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+    let segments = AtomicU64::new(0);
+    let schedule = passes(req.samples_per_subpixel());
+    let mut done = 0;
+    for (i, &upto) in schedule.iter().enumerate() {
+        let rows_done = AtomicU32::new(0);
+        opts.progress.set(0, h);
+        let pass = |(k, row): (usize, &mut [SubpixelSums])| {
+            let stats = engine.accumulate_span(band.start + k as u32, 0, done..upto, row, &opts.cancel)?;
+            segments.fetch_add(stats.segments, Ordering::Relaxed);
+            opts.progress.set(rows_done.fetch_add(1, Ordering::Relaxed) + 1, h);
+            Ok::<(), crate::engine::Cancelled>(())
+        };
+        let rendered = install(opts.pool, || sums.par_chunks_mut(w).enumerate().try_for_each(pass));
+        if rendered.is_err() || opts.cancel.is_cancelled() {
+            return Err(RenderError::Cancelled);
+        }
+        done = upto;
+        let frame =
+            Frame { spp: 4 * upto, pass: i + 1, passes: schedule.len(), width: req.width, rows: h, sums: &sums };
+        on_frame(&frame)?;
+    }
+    Ok(RenderStats {
+        pixels: (w as u64) * u64::from(h),
+        effective_spp: req.effective_spp(),
+        samples: req.total_samples(),
+        segments: segments.into_inner(),
+        elapsed: start.elapsed(),
+        threads,
+        #[cfg(feature = "test-hooks")]
+        max_held_rows: 0,
+    })
+}
+
+/// Runs `f` on `pool` (or the global pool).
+fn install<R: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R + Send) -> R {
+    match pool {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
+/// Writes one frame as a part of the multipart stream.
+pub fn write_part(out: &mut impl Write, format: Format, spp: u32, image: &[u8]) -> io::Result<()> {
+    write!(
+        out,
+        "--{BOUNDARY}\r\nContent-Type: {}\r\nContent-Length: {}\r\nX-Render-Spp: {spp}\r\n\r\n",
+        format.content_type(),
+        image.len()
+    )?;
+    out.write_all(image)?;
+    out.write_all(b"\r\n")
+}
+
+/// Ends the multipart stream.
+pub fn write_end(out: &mut impl Write) -> io::Result<()> {
+    write!(out, "--{BOUNDARY}--\r\n")
+}
+
+/// The most bytes a progressive stream of `req` can take: every frame's size bound plus its
+/// part header, and the closing boundary (what a platform's response cap is checked against).
+pub fn stream_size_bound(req: &RenderRequest) -> u64 {
+    let frames = passes(req.samples_per_subpixel());
+    let image = output_size(req.format, req.width, req.band().len()).bound();
+    // The part header with the largest numbers it can hold.
+    let header = format!(
+        "--{BOUNDARY}\r\nContent-Type: {}\r\nContent-Length: {}\r\nX-Render-Spp: {}\r\n\r\n\r\n",
+        req.format.content_type(),
+        u64::MAX,
+        u32::MAX
+    )
+    .len() as u64;
+    frames.len() as u64 * (image + header) + BOUNDARY.len() as u64 + 6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_double_and_land_on_the_spp() {
+        assert_eq!(passes(1), [1]);
+        assert_eq!(passes(2), [1, 2]);
+        assert_eq!(passes(9), [1, 2, 4, 8, 9]);
+        assert_eq!(passes(64), [1, 2, 4, 8, 16, 32, 64]);
+        assert_eq!(passes(16384).len(), 15);
+    }
+}
