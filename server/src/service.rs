@@ -85,6 +85,7 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
         }
         Some(Ok(Call::Event(reply))) => return event(state, &ctx, req, reply).await,
         Some(Err(allow)) => Err(AppError::MethodNotAllowed { allow }),
+        None if method == Method::GET && wants_viewer(req.headers(), req.uri().query()) => Ok(viewer()),
         None if method == Method::GET => {
             let log = Markers::start("Invoke", &ctx.id);
             let parsed = RenderRequest::from_query(req.uri().query().unwrap_or(""), &state.config.limits);
@@ -103,6 +104,29 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
         None => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
     };
     result.unwrap_or_else(|e| log_error(e).into_response())
+}
+
+/// The viewer page, compiled in: one self-contained HTML file.
+const VIEWER: &str = include_str!("viewer.html");
+
+/// Whether a GET is a browser opening the function's URL: no query, and HTML accepted. Every
+/// other client (curl's `*/*` among them) gets today's default image.
+fn wants_viewer(headers: &HeaderMap, query: Option<&str>) -> bool {
+    let html = headers
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/html")));
+    html && query.is_none_or(str::is_empty)
+}
+
+fn viewer() -> Response<Body> {
+    let mut res = Response::new(Body::full(VIEWER));
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
 }
 
 fn log_error(e: AppError) -> AppError {

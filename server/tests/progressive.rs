@@ -56,10 +56,8 @@ async fn frames_are_the_one_shot_renders_at_each_spp() {
     assert_eq!(res.header("content-type"), "multipart/x-mixed-replace; boundary=smallpt-frame");
     assert_eq!(res.header("x-render-spp"), "20");
     let parts = parse_multipart(res.header("content-type"), &res.body);
-    let spps: Vec<u32> = parts
-        .iter()
-        .map(|(h, _)| h.iter().find(|(k, _)| k == "x-render-spp").unwrap().1.parse().unwrap())
-        .collect();
+    let spps: Vec<u32> =
+        parts.iter().map(|(h, _)| h.iter().find(|(k, _)| k == "x-render-spp").unwrap().1.parse().unwrap()).collect();
     assert_eq!(spps, [4, 8, 16, 20]);
     for ((headers, body), spp) in parts.iter().zip(spps) {
         assert!(headers.contains(&("content-type".into(), "image/png".into())), "{headers:?}");
@@ -77,7 +75,9 @@ async fn frames_are_the_one_shot_renders_at_each_spp() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refusals_are_4xx_json_naming_the_parameter() {
-    let srv = start(Config { limits: render::Limits { max_progressive_bytes: 96 * 1000, ..config().limits }, ..config() }).await;
+    let srv =
+        start(Config { limits: render::Limits { max_progressive_bytes: 96 * 1000, ..config().limits }, ..config() })
+            .await;
     for (query, status, param) in [
         ("progressive=1&engine=classic", 400, "engine"),
         ("progressive=2", 400, "progressive"),
@@ -93,6 +93,7 @@ async fn refusals_are_4xx_json_naming_the_parameter() {
     let res = call(srv.addr, "GET", q, &[("x-scf-request-id", "s-1")], "").await;
     assert_eq!(res.status.as_u16(), 413);
     assert_eq!(res.json()["param"], "progressive");
-    let res = call(srv.addr, "GET", "/?progressive=1&width=64&height=48&spp=8", &[("x-scf-request-id", "s-2")], "").await;
+    let res =
+        call(srv.addr, "GET", "/?progressive=1&width=64&height=48&spp=8", &[("x-scf-request-id", "s-2")], "").await;
     assert_eq!(res.status, StatusCode::OK);
 }

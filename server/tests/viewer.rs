@@ -1,0 +1,82 @@
+//! The viewer page in a real browser: Debian's headless Chromium driven by playwright-core
+//! (`tests/viewer/viewer.mjs`), against the real server process. Needs `/usr/bin/chromium`
+//! (`.ci/run` installs it) and Node; the test installs its npm package itself.
+
+mod common;
+
+use common::*;
+use hyper::StatusCode;
+use std::path::Path;
+use std::process::Command;
+
+/// `tests/viewer/node_modules`, installed from the lock file if missing.
+fn node_modules() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/viewer");
+    if dir.join("node_modules/playwright-core").is_dir() {
+        return;
+    }
+    let ok = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir)
+        .status()
+        .expect("npm (Node.js) is needed for the browser test")
+        .success();
+    assert!(ok, "npm ci in {} failed", dir.display());
+}
+
+#[test]
+fn the_viewer_renders_progressively_in_a_real_browser() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: install Debian's chromium (`apt-get install chromium`, as .ci/run does)"
+    );
+    node_modules();
+    let srv = Proc::spawn(&[]);
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer");
+    std::fs::create_dir_all(&out).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/viewer/viewer.mjs");
+    // Under FC 2.0's path prefix, as the page's relative URLs must work there.
+    let url = format!("http://{}/2016-08-15/proxy/svc/fn/", srv.addr);
+    let run = Command::new("node")
+        .arg(&script)
+        .args([&url, out.to_str().unwrap()])
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs the browser script");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    let seen: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(seen["status"], 200, "{seen}");
+    assert_eq!(seen["contentType"], "text/html; charset=utf-8", "{seen}");
+    assert_eq!(seen["frames"], serde_json::json!([4, 8, 16, 32, 64]), "every frame shown: {seen}");
+    assert_eq!(seen["reached"], "64", "{seen}");
+    assert_eq!(seen["maxDiff"], 0, "the last frame shows the one-shot render: {seen}");
+    // 8192×8192 is past the progressive memory bound: the server's 413 and its message, shown.
+    let error = seen["error"].as_str().unwrap();
+    assert!(error.starts_with("413") && error.contains("parameter `progressive`"), "{seen}");
+    assert_eq!(seen["links"].as_array().unwrap().len(), 3, "{seen}");
+    assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
+    assert!(out.join("viewer.png").exists(), "no screenshot");
+    eprintln!("screenshot: {}", out.join("viewer.png").display());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_browser_opening_the_url_gets_the_page() {
+    let srv = start(config()).await;
+    let html = [("accept", "text/html,application/xhtml+xml,*/*;q=0.8")];
+    let res = call(srv.addr, "GET", "/", &html, "").await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.header("content-type"), "text/html; charset=utf-8");
+    let page = String::from_utf8_lossy(&res.body);
+    assert!(page.contains("<title>smallpt</title>"));
+    // Self-contained: nothing fetched from elsewhere, every URL relative.
+    for outside in ["http://", "https://", "src=\"/", "href=\"/", "//cdn"] {
+        assert!(!page.contains(outside), "the page refers to {outside}");
+    }
+    // curl (*/*), or a query, or another method: today's behaviour, the default image.
+    let res = call(srv.addr, "GET", "/?width=8&height=6", &html, "").await;
+    assert_eq!(res.header("content-type"), "image/x-portable-pixmap");
+    let res = call(srv.addr, "GET", "/?width=8&height=6", &[("accept", "*/*")], "").await;
+    assert_eq!(res.header("content-type"), "image/x-portable-pixmap");
+}

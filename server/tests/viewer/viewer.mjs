@@ -1,0 +1,70 @@
+// The viewer page in a real browser: headless Chromium (Debian's) driven by playwright-core.
+//   node viewer.mjs <page URL> <output folder>
+// Loads the page, picks a size and spp, starts, waits for the last frame, compares the image
+// element's pixels (a canvas read-back) with the one-shot PNG of the same render, and saves a
+// screenshot. Prints one JSON line with what it saw; exits non-zero on any failure.
+import { chromium } from "playwright-core";
+
+const [url, out] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  // Root in CI containers: Chromium's sandbox needs user namespaces it may not have.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+const result = {};
+try {
+  const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  const res = await page.goto(url, { waitUntil: "load", timeout: 30000 });
+  result.status = res.status();
+  result.contentType = res.headers()["content-type"];
+  result.title = await page.title();
+  await page.fill("#width", "96");
+  await page.fill("#height", "72");
+  await page.fill("#spp", "64");
+  await page.fill("#seed", "3");
+  await page.selectOption("#engine", "fast");
+  await page.click("#start");
+  await page.waitForSelector("#view[data-done='1']", { timeout: 60000 });
+  result.frames = (await page.getAttribute("#view", "data-frames")).split(",").map(Number);
+  result.reached = await page.textContent("#reached");
+  result.links = await page.$$eval("#downloads a", (as) => as.map((a) => a.getAttribute("href")));
+  // The shown image against the one-shot PNG, pixel by pixel, both decoded by the browser.
+  result.maxDiff = await page.evaluate(async () => {
+    const pixels = (img) => {
+      const c = document.createElement("canvas");
+      c.width = img.naturalWidth; c.height = img.naturalHeight;
+      const g = c.getContext("2d");
+      g.drawImage(img, 0, 0);
+      return g.getImageData(0, 0, c.width, c.height).data;
+    };
+    const shown = document.getElementById("view");
+    const once = new Image();
+    once.src = "?width=96&height=72&spp=64&engine=fast&seed=3&format=png";
+    await once.decode();
+    if (once.naturalWidth !== shown.naturalWidth || once.naturalHeight !== shown.naturalHeight) return 999;
+    const [a, b] = [pixels(shown), pixels(once)];
+    let max = 0;
+    for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+    return max;
+  });
+  // A request the form allows but the server refuses shows the server's message, naming the
+  // parameter (the form's own min/max stop what is out of range before it is sent).
+  await page.fill("#width", "8192");
+  await page.fill("#height", "8192");
+  await page.fill("#spp", "65536");
+  await page.click("#start");
+  await page.waitForFunction(() => document.getElementById("error").textContent.length > 0, null, { timeout: 20000 });
+  result.error = await page.textContent("#error");
+  await page.fill("#width", "96");
+  await page.fill("#height", "72");
+  await page.fill("#spp", "64");
+  await page.click("#start");
+  await page.waitForSelector("#view[data-done='1']", { timeout: 60000 });
+  await page.screenshot({ path: `${out}/viewer.png`, fullPage: true });
+  result.pageErrors = errors;
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
