@@ -9,8 +9,11 @@ use server::Config;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-/// Parses a multipart body with Python's standard MIME parser: per part, its headers and body.
-fn parse_multipart(content_type: &str, body: &[u8]) -> Vec<(Vec<(String, String)>, Vec<u8>)> {
+/// One part of a multipart body: its headers (names lowercased) and its body.
+type Part = (Vec<(String, String)>, Vec<u8>);
+
+/// Parses a multipart body with Python's standard MIME parser.
+fn parse_multipart(content_type: &str, body: &[u8]) -> Vec<Part> {
     const SCRIPT: &str = r#"
 import email, email.policy, json, sys
 raw = sys.stdin.buffer.read()
