@@ -145,7 +145,7 @@ fn run(
                 bar.set_message(format!("pass {}/{} spp {}", frame.pass, frame.passes, frame.spp));
             }
             let tmp = tempfile::Builder::new().prefix(".render-").tempfile_in(dir)?;
-            tmp.as_file().write_all(&frame.encode(req.format)?)?;
+            tmp.as_file().write_all(frame.image)?;
             tmp.as_file().sync_all()?;
             tmp.persist(out).map_err(|e| e.error)?;
             Ok(())

@@ -60,7 +60,7 @@ pub fn render_scene_to_writer<W: Write + 'static>(
 ) -> Result<RenderStats, RenderError> {
     if req.progressive {
         let stats = progressive::render_progressive(scene, req, opts, |frame| {
-            progressive::write_part(&mut out, req.format, frame.spp, &frame.encode(req.format)?)?;
+            progressive::write_part(&mut out, req.format, frame.spp, frame.image)?;
             out.flush()?;
             on_output();
             Ok(())

@@ -18,8 +18,8 @@
 
 use crate::color::{Rgb, SubpixelSums, resolve};
 use crate::encode::{self, output_size};
-use crate::engine::SceneError;
 use crate::engine::fast::Fast;
+use crate::engine::{Cancelled, SceneError};
 use crate::format::{Format, RowOrder};
 use crate::request::{EngineKind, RenderRequest};
 use crate::scene::Scene;
@@ -45,45 +45,22 @@ pub fn passes(n: u32) -> Vec<u32> {
     out
 }
 
-/// The image after a pass.
+/// The image after a pass, encoded.
 pub struct Frame<'a> {
     /// The spp reached (a multiple of 4).
     pub spp: u32,
-    /// This pass, counted from 1, and how many there are.
+    /// This pass, counted from 1.
     pub pass: usize,
     /// Passes in the render.
     pub passes: usize,
-    width: u32,
-    rows: u32,
-    sums: &'a [SubpixelSums],
+    /// The frame in the request's format: the bytes of the one-shot render at this spp.
+    pub image: &'a [u8],
 }
 
-impl Frame<'_> {
-    /// Row `k` of the frame (0 is the band's top row), resolved to pixels.
-    pub fn row(&self, k: u32) -> Vec<Rgb> {
-        let w = self.width as usize;
-        let n = self.spp / 4;
-        self.sums[k as usize * w..(k as usize + 1) * w].iter().map(|s| resolve(s, n)).collect()
-    }
-
-    /// The frame encoded in `format`: the bytes of the one-shot render at this spp.
-    pub fn encode(&self, format: Format) -> io::Result<Vec<u8>> {
-        let buf = crate::SharedBuf::default();
-        let mut enc = encode::encoder(format, self.width, self.rows, buf.clone())?;
-        for i in 0..self.rows {
-            let k = match format.row_order() {
-                RowOrder::TopDown => i,
-                RowOrder::BottomUp => self.rows - 1 - i,
-            };
-            enc.write_row(&self.row(k))?;
-        }
-        enc.finish()?;
-        Ok(buf.take())
-    }
-}
-
-/// Renders `req` (progressive, fast engine) on `scene` pass by pass, calling `on_frame` after
-/// each. Cancellable between and within passes; the stats are the whole render's.
+/// Renders `req` (progressive, fast engine) on `scene` pass by pass, calling `on_frame` with
+/// each frame. A frame is resolved from the sums in parallel, then encoded on the calling thread
+/// while the pool renders the next pass: the cores never wait for an encoder. Cancellable
+/// between and within passes; the stats are the whole render's.
 pub fn render_progressive(
     scene: &Scene,
     req: &RenderRequest,
@@ -97,28 +74,51 @@ pub fn render_progressive(
     let engine = Fast::new(scene, req)?;
     let band = req.band();
     let (w, h) = (req.width as usize, band.len());
-    let mut sums = vec![[[0.0; 3]; 4]; w * h as usize];
     let threads = opts.pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
     let segments = AtomicU64::new(0);
     let schedule = passes(req.samples_per_subpixel());
-    let mut done = 0;
-    for (i, &upto) in schedule.iter().enumerate() {
+    let mut sums = vec![[[0.0; 3]; 4]; w * h as usize];
+    // One pass over every row: samples `from..to` of each subpixel into the sums.
+    let pass = |sums: &mut [SubpixelSums], from: u32, to: u32| -> Result<(), Cancelled> {
         let rows_done = AtomicU32::new(0);
         opts.progress.set(0, h);
-        let pass = |(k, row): (usize, &mut [SubpixelSums])| {
-            let stats = engine.accumulate_span(band.start + k as u32, 0, done..upto, row, &opts.cancel)?;
+        sums.par_chunks_mut(w).enumerate().try_for_each(|(k, row)| {
+            let stats = engine.accumulate_span(band.start + k as u32, 0, from..to, row, &opts.cancel)?;
             segments.fetch_add(stats.segments, Ordering::Relaxed);
             opts.progress.set(rows_done.fetch_add(1, Ordering::Relaxed) + 1, h);
-            Ok::<(), crate::engine::Cancelled>(())
-        };
-        let rendered = install(opts.pool, || sums.par_chunks_mut(w).enumerate().try_for_each(pass));
-        if rendered.is_err() || opts.cancel.is_cancelled() {
-            return Err(RenderError::Cancelled);
-        }
-        done = upto;
-        let frame =
-            Frame { spp: 4 * upto, pass: i + 1, passes: schedule.len(), width: req.width, rows: h, sums: &sums };
-        on_frame(&frame)?;
+            Ok(())
+        })
+    };
+    install(opts.pool, || pass(&mut sums, 0, schedule[0]))?;
+    let row_len = encode::raw_row_len(req.format, req.width);
+    let mut raw = vec![0u8; row_len * h as usize];
+    for (i, &upto) in schedule.iter().enumerate() {
+        // The frame at `upto` samples per subpixel, as raw carrier rows, top row first.
+        install(opts.pool, || {
+            raw.par_chunks_mut(row_len).zip(sums.par_chunks(w)).for_each_init(Vec::new, |buf, (out, row)| {
+                let pixels: Vec<Rgb> = row.iter().map(|s| resolve(s, upto)).collect();
+                encode::raw_row(req.format, &pixels, buf);
+                out.copy_from_slice(buf);
+            })
+        });
+        let next = schedule.get(i + 1).map(|&to| (upto, to));
+        let mut rendered = Ok(());
+        let mut written = Ok(());
+        in_place_scope(opts.pool, |s| {
+            if let Some((from, to)) = next {
+                let (sums, rendered) = (&mut sums, &mut rendered);
+                s.spawn(move |_| *rendered = pass(sums, from, to));
+            }
+            written = encode_frame(req.format, req.width, h, &raw, row_len).and_then(|image| {
+                on_frame(&Frame { spp: 4 * upto, pass: i + 1, passes: schedule.len(), image: &image })
+            });
+            if written.is_err() {
+                // Stop the pass in flight: nobody will read its frame.
+                opts.cancel.cancel();
+            }
+        });
+        written?;
+        rendered?;
     }
     Ok(RenderStats {
         pixels: (w as u64) * u64::from(h),
@@ -132,11 +132,40 @@ pub fn render_progressive(
     })
 }
 
+impl From<Cancelled> for RenderError {
+    fn from(_: Cancelled) -> RenderError {
+        RenderError::Cancelled
+    }
+}
+
+/// `raw` (carrier rows, top first) encoded in `format`, rows in its order.
+fn encode_frame(format: Format, width: u32, rows: u32, raw: &[u8], row_len: usize) -> io::Result<Vec<u8>> {
+    let buf = crate::SharedBuf::default();
+    let mut enc = encode::encoder(format, width, rows, buf.clone())?;
+    let row = |k: u32| &raw[k as usize * row_len..(k as usize + 1) * row_len];
+    for i in 0..rows {
+        enc.write_raw_row(row(match format.row_order() {
+            RowOrder::TopDown => i,
+            RowOrder::BottomUp => rows - 1 - i,
+        }))?;
+    }
+    enc.finish()?;
+    Ok(buf.take())
+}
+
 /// Runs `f` on `pool` (or the global pool).
 fn install<R: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R + Send) -> R {
     match pool {
         Some(pool) => pool.install(f),
         None => f(),
+    }
+}
+
+/// A scope whose body runs on the calling thread and whose spawns run on `pool` (or the global pool).
+fn in_place_scope<'s, R>(pool: Option<&rayon::ThreadPool>, body: impl FnOnce(&rayon::Scope<'s>) -> R) -> R {
+    match pool {
+        Some(pool) => pool.in_place_scope(body),
+        None => rayon::in_place_scope(body),
     }
 }
 

@@ -14,7 +14,7 @@ fn frames(req: &RenderRequest) -> Vec<(u32, Vec<u8>)> {
     let mut out = Vec::new();
     let stats = render_progressive(&Scene::default(), req, &RenderOptions::default(), |f| {
         assert_eq!((f.pass, f.passes), (out.len() + 1, passes(req.samples_per_subpixel()).len()));
-        out.push((f.spp, f.encode(req.format)?));
+        out.push((f.spp, f.image.to_vec()));
         Ok(())
     })
     .unwrap();

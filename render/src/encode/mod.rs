@@ -90,6 +90,18 @@ pub fn output_size(format: Format, width: u32, height: u32) -> OutputSize {
     }
 }
 
+/// `pixels` as a raw row of `format`'s carrier (what [`RowEncoder::write_raw_row`] takes), into
+/// `buf`: the quantised bytes for the 8-bit formats, little-endian f32 for PFM.
+pub fn raw_row(format: Format, pixels: &[Rgb], buf: &mut Vec<u8>) {
+    match format.carrier() {
+        Format::Pfm => {
+            buf.clear();
+            buf.extend(pixels.iter().flat_map(|p| [p.x, p.y, p.z]).flat_map(|c| (c as f32).to_le_bytes()));
+        }
+        _ => quantise(pixels, buf),
+    }
+}
+
 /// A row quantised with [`to_int`] into `buf`: three bytes a pixel, P6's row.
 fn quantise(pixels: &[Rgb], buf: &mut Vec<u8>) {
     buf.clear();
