@@ -8,6 +8,7 @@ use hyper::StatusCode;
 use server::Config;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// One part of a multipart body: its headers (names lowercased) and its body.
 type Part = (Vec<(String, String)>, Vec<u8>);
@@ -99,4 +100,39 @@ async fn refusals_are_4xx_json_naming_the_parameter() {
     let res =
         call(srv.addr, "GET", "/?progressive=1&width=64&height=48&spp=8", &[("x-scf-request-id", "s-2")], "").await;
     assert_eq!(res.status, StatusCode::OK);
+}
+
+/// A progressive render long enough to be cut off: 1024×768 at spp 8192 (75 MB of sums).
+const LONG_PROGRESSIVE: &str = "/?progressive=1&width=1024&height=768&spp=8192&format=png";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disconnect_queue_and_deadline_work_as_for_a_one_shot_render() {
+    // A client that leaves mid-stream frees the cores at once.
+    let srv = start(Config { queue: 1, ..config() }).await;
+    let (running, head) = start_get(srv.addr, LONG_PROGRESSIVE, "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("content-type: multipart/x-mixed-replace; boundary=smallpt-frame"), "{head}");
+    // It holds the one render slot: the next waits in the queue, the one after is a 503.
+    let queued = tokio::spawn(start_get(srv.addr, LONG_PROGRESSIVE, ""));
+    wait_queued(srv.addr, 1).await;
+    let res = get(srv.addr, "/?progressive=1&width=8&height=6").await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    queued.abort();
+    let _ = queued.await;
+    drop(running);
+    let idle = wait_idle(srv.addr, Duration::from_secs(3)).await;
+    eprintln!("cores idle {idle:?} after the progressive clients went away");
+
+    // The deadline aborts a stream already sending frames: an incomplete body, never a clean end.
+    // (A small image, so the first frame comes well before the 2 s deadline on a busy machine.)
+    let t = Instant::now();
+    let mut conn = Conn::open(srv.addr).await;
+    let small_long = "/?progressive=1&width=64&height=48&spp=65536&format=png";
+    let res = conn.send("GET", small_long, &[("x-scf-timeout", "2")], "").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    use http_body_util::BodyExt;
+    let body = tokio::time::timeout(Duration::from_secs(20), res.into_body().collect()).await.expect("body never ended");
+    assert!(body.is_err(), "a progressive render cut off by its deadline must not end cleanly");
+    assert!(t.elapsed() < Duration::from_secs(6), "aborted after {:?}", t.elapsed());
+    wait_idle(srv.addr, Duration::from_secs(2)).await;
 }
