@@ -35,6 +35,11 @@ impl Body {
         Body::full(Bytes::new())
     }
 
+    /// The same body, keeping `guard` alive too until it is dropped.
+    pub fn with_guard(self, guard: impl Send + 'static) -> Body {
+        Body { kind: self.kind, _guard: Some(Box::new((self._guard, guard))) }
+    }
+
     /// A body streamed from `rx`, keeping `guard` alive until the body is dropped.
     pub fn stream(rx: mpsc::Receiver<Chunk>, guard: impl Send + 'static) -> Body {
         Body { kind: Kind::Stream(rx), _guard: Some(Box::new(guard)) }

@@ -60,6 +60,16 @@ pub const ENV: &[EnvVar] = &[
     EnvVar { name: "MAX_BODY_BYTES", default: "1048576", meaning: "largest request body (413)" },
     EnvVar { name: "MAX_URI_BYTES", default: "8192", meaning: "longest path + query (414)" },
     EnvVar { name: "MAX_HEADER_BYTES", default: "65536", meaning: "largest request head (431)" },
+    EnvVar {
+        name: "HEAD_TIMEOUT_SECS",
+        default: "10",
+        meaning: "from a request head's first byte to its end; past it 408 and close (idle keep-alive is unlimited)",
+    },
+    EnvVar {
+        name: "BODY_TIMEOUT_SECS",
+        default: "30",
+        meaning: "from a request head's end to its body's end; past it 408 and close",
+    },
     EnvVar { name: "MAX_CONNECTIONS", default: "1024", meaning: "open connections; further ones wait in the backlog" },
     EnvVar {
         name: "SHUTDOWN_GRACE_SECS",
@@ -186,6 +196,8 @@ pub struct Config {
     pub log_json: bool,
     /// How `parts` fans a render out.
     pub fanout: Fanout,
+    /// How long a client may take over a request head and a body it has started.
+    pub timeouts: crate::framing::Timeouts,
     /// Test hook: a render with seed 65535 panics. Never set from the environment.
     #[cfg(feature = "test-hooks")]
     pub fault_injection: bool,
@@ -210,6 +222,7 @@ impl Default for Config {
             retry_after_secs: 5,
             log_json: false,
             fanout: Fanout::default(),
+            timeouts: crate::framing::Timeouts::default(),
             #[cfg(feature = "test-hooks")]
             fault_injection: false,
         }
@@ -345,6 +358,10 @@ impl Config {
             retry_after_secs: num("RETRY_AFTER_SECS", get("RETRY_AFTER_SECS"), d.retry_after_secs)?,
             log_json: get("LOG_FORMAT").is_some_and(|v| v.trim().eq_ignore_ascii_case("json")),
             fanout,
+            timeouts: crate::framing::Timeouts {
+                head: secs("HEAD_TIMEOUT_SECS", d.timeouts.head)?.max(Duration::from_secs(1)),
+                body: secs("BODY_TIMEOUT_SECS", d.timeouts.body)?.max(Duration::from_secs(1)),
+            },
             #[cfg(feature = "test-hooks")]
             fault_injection: false,
         })

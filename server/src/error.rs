@@ -44,6 +44,12 @@ pub enum AppError {
         /// The cap.
         cap: u64,
     },
+    /// The request body did not arrive within its time limit.
+    #[error("the request body was not complete within {secs} s of its head")]
+    BodyTimeout {
+        /// The limit.
+        secs: u64,
+    },
     /// A progressive render whose frames together could exceed the response cap.
     #[error(
         "a progressive render's {frames} frames could be up to {bytes} bytes in all, over this platform's response limit of {cap} bytes; lower spp (fewer frames), the size, or render once"
@@ -96,6 +102,7 @@ impl AppError {
             AppError::BadRequest(RequestError::ProgressiveTooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::BadRequest(_) | AppError::BodyUnreadable => StatusCode::BAD_REQUEST,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             AppError::BodyTooLarge { .. } | AppError::ResponseTooLarge { .. } | AppError::StreamTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -112,7 +119,7 @@ impl AppError {
     pub fn param(&self) -> Option<&str> {
         match self {
             AppError::BadRequest(e) => Some(e.param()),
-            AppError::BodyTooLarge { .. } | AppError::BodyUnreadable => Some("body"),
+            AppError::BodyTooLarge { .. } | AppError::BodyUnreadable | AppError::BodyTimeout { .. } => Some("body"),
             AppError::ResponseTooLarge { .. } => Some("format"),
             AppError::StreamTooLarge { .. } => Some("progressive"),
             AppError::FanoutOff | AppError::FanoutNested => Some("parts"),

@@ -1,40 +1,88 @@
-//! Strict request framing in front of hyper. hyper already answers 400 to malformed or
-//! conflicting `Content-Length` values and to a `Transfer-Encoding` that does not end in chunked;
-//! two cases it accepts are refused here too, as the service's contract asks:
+//! Strict request framing and client time limits in front of hyper. hyper already answers 400 to
+//! malformed or conflicting `Content-Length` values and to a `Transfer-Encoding` that does not end
+//! in chunked; the cases it accepts are refused here too, as the service's contract asks:
 //!
-//! - `Content-Length` together with `Transfer-Encoding` (hyper reads such a request as chunked, as
-//!   RFC 9112 §6.3 allows, and closes the connection after it);
-//! - `Content-Length` given more than once, even with equal values.
+//! - `Content-Length` together with `Transfer-Encoding` (any instance of either; hyper reads such
+//!   a request as chunked, as RFC 9112 §6.3 allows);
+//! - `Content-Length` given more than once, even with equal values;
+//! - `Transfer-Encoding` given more than once (a second instance is how a smuggled request slips
+//!   past a proxy that reads only the first).
 //!
 //! The connection's read side passes through [`StrictFraming`], which holds back each request head
-//! until it is complete, and in a head with either defect overwrites the first byte of the
-//! offending header value (`Transfer-Encoding`, or the second `Content-Length`), so hyper's own
-//! parser refuses it with 400 and closes the connection: one response, nothing behind it read.
-//! Bodies with a `Content-Length` are skipped by count, so every head of a kept-alive connection is
-//! checked; after a chunked body, an upgrade or a head it cannot parse, the wrapper steps aside
-//! for the rest of the connection and hyper's rules alone apply.
+//! until it is complete, and in a head with a defect overwrites the first byte of the offending
+//! header value, so hyper's own parser refuses it with 400 and closes the connection: one
+//! response, nothing behind it read. Bodies are followed to their end — by count for
+//! `Content-Length`, chunk by chunk (sizes, data, trailers) for chunked ones — and requests with
+//! `Upgrade` or `CONNECT` are ordinary requests here (the server upgrades nothing), so every head
+//! of a kept-alive connection is checked. Only after a head it cannot parse (which hyper refuses
+//! and closes on) does the wrapper step aside.
+//!
+//! **Time limits for what a client sends, not for idle.** Once the first byte of a request head
+//! has arrived, the head must be complete within [`Timeouts::head`]; past it the client gets a
+//! 408 with a JSON body and the connection closes. A body must arrive within [`Timeouts::body`]
+//! of its head (with `MAX_BODY_BYTES` that is also a minimum rate); past it the read fails with
+//! `TimedOut`, which the service answers 408. Between requests a kept-alive connection may stay
+//! silent for ever, as FC requires.
 
+use crate::conns::Slot;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
 
 /// Heads longer than this are passed on unchecked; hyper refuses them (431) anyway.
 const MAX_HEAD: usize = 128 * 1024;
 /// hyper's default header count limit.
 const MAX_HEADERS: usize = 100;
+/// Longest chunk-size or trailer line followed; a longer one is refused by hyper anyway.
+const MAX_LINE: usize = 4096;
 
+/// How long a client may take to send what it has started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From the first byte of a request head to its end.
+    pub head: Duration,
+    /// From the end of a head to the end of its body.
+    pub body: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts { head: Duration::from_secs(10), body: Duration::from_secs(30) }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
     /// Collecting a request head.
     Head,
     /// Passing this many body bytes.
     Body(u64),
+    /// Following a chunked body.
+    Chunked(Chunk),
     /// No longer inspecting.
     Passthrough,
 }
 
-/// A connection whose request heads are checked before hyper reads them.
+/// Where a chunked body is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Chunk {
+    /// A chunk-size line, so far.
+    Size(Vec<u8>),
+    /// This many bytes of chunk data.
+    Data(u64),
+    /// The CRLF after chunk data: this many bytes of it.
+    DataEnd(u8),
+    /// A trailer line (or the final empty line), so far.
+    Trailer(Vec<u8>),
+}
+
+/// A connection whose request heads are checked before hyper reads them, and whose client is
+/// held to [`Timeouts`].
 pub struct StrictFraming<T> {
     io: T,
     state: State,
@@ -43,37 +91,84 @@ pub struct StrictFraming<T> {
     /// Bytes checked and ready for hyper, from `ready_pos`.
     ready: Vec<u8>,
     ready_pos: usize,
+    timeouts: Timeouts,
+    /// When what the client is sending must be complete; `None` while idle.
+    deadline: Option<Instant>,
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// The 408 being written after a head timed out, and how much of it is out.
+    refusal: Option<(Vec<u8>, usize)>,
+    /// The connection's place among the open ones (closed when evicted while idle).
+    slot: Option<Arc<Slot>>,
 }
 
 impl<T> StrictFraming<T> {
     /// Wraps a connection.
-    pub fn new(io: T) -> StrictFraming<T> {
-        StrictFraming { io, state: State::Head, held: Vec::new(), ready: Vec::new(), ready_pos: 0 }
+    pub fn new(io: T, timeouts: Timeouts) -> StrictFraming<T> {
+        StrictFraming {
+            io,
+            state: State::Head,
+            held: Vec::new(),
+            ready: Vec::new(),
+            ready_pos: 0,
+            timeouts,
+            deadline: None,
+            sleep: None,
+            refusal: None,
+            slot: None,
+        }
+    }
+
+    /// Makes the connection one of `conns`'s: when evicted between requests (or while its head
+    /// trickles in), it closes.
+    pub fn with_slot(mut self, slot: Arc<Slot>) -> StrictFraming<T> {
+        self.slot = Some(slot);
+        self
     }
 
     /// Runs freshly read bytes through the state machine into `ready`.
     fn feed(&mut self, mut data: Vec<u8>) {
         while !data.is_empty() {
-            match self.state {
+            match &mut self.state {
                 State::Passthrough => {
                     self.ready.append(&mut data);
                 }
                 State::Body(n) => {
-                    let k = data.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+                    let k = data.len().min(usize::try_from(*n).unwrap_or(usize::MAX));
                     self.ready.extend(data.drain(..k));
-                    self.state = if n == k as u64 { State::Head } else { State::Body(n - k as u64) };
+                    *n -= k as u64;
+                    if *n == 0 {
+                        self.next_request();
+                    }
+                }
+                State::Chunked(chunk) => {
+                    let (consumed, next) = follow_chunk(chunk, &data);
+                    self.ready.extend(data.drain(..consumed));
+                    match next {
+                        Some(State::Head) => self.next_request(),
+                        Some(state) => self.state = state,
+                        None => {}
+                    }
                 }
                 State::Head => {
+                    if self.held.is_empty() {
+                        // The first byte of a head: from now it has `timeouts.head` to complete.
+                        self.deadline = Some(Instant::now() + self.timeouts.head);
+                    }
                     self.held.append(&mut data);
                     match inspect(&mut self.held) {
                         Inspected::Partial if self.held.len() <= MAX_HEAD => {}
                         Inspected::Partial | Inspected::Unparsable => {
                             self.ready.append(&mut self.held);
                             self.state = State::Passthrough;
+                            self.deadline = None;
                         }
                         Inspected::Complete { len, next } => {
                             data = self.held.split_off(len);
                             self.ready.append(&mut self.held);
+                            self.deadline = match next {
+                                State::Body(_) | State::Chunked(_) => Some(Instant::now() + self.timeouts.body),
+                                _ => None,
+                            };
                             self.state = next;
                         }
                     }
@@ -81,6 +176,72 @@ impl<T> StrictFraming<T> {
             }
         }
     }
+
+    /// A request (head and body) is through: the next head is awaited, with no time limit.
+    fn next_request(&mut self) {
+        self.state = State::Head;
+        self.deadline = None;
+    }
+}
+
+/// Follows `data` through a chunked body from `chunk`: the bytes that belong to the body, and the
+/// state after them if it changed (`Head` at the body's end, `Passthrough` if it is malformed —
+/// hyper refuses it and closes).
+fn follow_chunk(chunk: &mut Chunk, data: &[u8]) -> (usize, Option<State>) {
+    let mut i = 0;
+    while i < data.len() {
+        let (trailer, line) = match chunk {
+            Chunk::Data(n) => {
+                let k = (data.len() - i).min(usize::try_from(*n).unwrap_or(usize::MAX));
+                i += k;
+                *n -= k as u64;
+                if *n == 0 {
+                    *chunk = Chunk::DataEnd(2);
+                }
+                continue;
+            }
+            Chunk::DataEnd(n) => {
+                let want = if *n == 2 { b'\r' } else { b'\n' };
+                if data[i] != want {
+                    return (i, Some(State::Passthrough));
+                }
+                i += 1;
+                *n -= 1;
+                if *n == 0 {
+                    *chunk = Chunk::Size(Vec::new());
+                }
+                continue;
+            }
+            Chunk::Size(line) => (false, line),
+            Chunk::Trailer(line) => (true, line),
+        };
+        line.push(data[i]);
+        i += 1;
+        if line.len() > MAX_LINE {
+            return (i, Some(State::Passthrough));
+        }
+        if !line.ends_with(b"\r\n") {
+            continue;
+        }
+        let text = &line[..line.len() - 2];
+        if trailer {
+            if text.is_empty() {
+                return (i, Some(State::Head));
+            }
+            line.clear();
+            continue;
+        }
+        // `size [; extensions]` in hex.
+        let digits = text.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+        let size =
+            std::str::from_utf8(digits).ok().filter(|d| !d.is_empty()).and_then(|d| u64::from_str_radix(d, 16).ok());
+        *chunk = match size {
+            Some(0) => Chunk::Trailer(Vec::new()),
+            Some(n) => Chunk::Data(n),
+            None => return (i, Some(State::Passthrough)),
+        };
+    }
+    (i, None)
 }
 
 enum Inspected {
@@ -104,32 +265,36 @@ fn inspect(buf: &mut [u8]) -> Inspected {
     };
     let base = buf.as_ptr() as usize;
     let offset = |v: &[u8]| v.as_ptr() as usize - base;
-    let mut lengths = Vec::new();
-    let mut te = None;
-    let mut upgrade = req.method == Some("CONNECT");
+    let (mut lengths, mut encodings) = (Vec::new(), Vec::new());
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             lengths.push((offset(h.value), h.value));
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            te = te.or(Some((offset(h.value), h.value.len())));
-        } else if h.name.eq_ignore_ascii_case("upgrade") {
-            upgrade = true;
+            encodings.push((offset(h.value), h.value));
         }
     }
-    let spoil = match (te, lengths.as_slice()) {
-        (Some((at, n)), [_, ..]) if n > 0 => Some(at),
-        (None, [_, (at, v), ..]) if !v.is_empty() => Some(*at),
+    // The offset of a value to spoil: a `Transfer-Encoding` beside a `Content-Length`, a second
+    // `Transfer-Encoding`, or a second `Content-Length`. (An empty value cannot be spoiled in
+    // place; hyper refuses an empty `Content-Length`, and an empty `Transfer-Encoding` among
+    // several is caught through the others.)
+    let spoil = match (encodings.as_slice(), lengths.as_slice()) {
+        ([.., (at, v)], [_, ..]) if !v.is_empty() => Some(*at),
+        ([_, .., (at, v)], []) if !v.is_empty() => Some(*at),
+        ([], [_, (at, v), ..]) if !v.is_empty() => Some(*at),
+        ([_, ..], [(at, v), ..]) if !v.is_empty() => Some(*at),
         _ => None,
     };
-    let next = match (te, lengths.first()) {
-        _ if spoil.is_some() || upgrade => State::Passthrough,
-        (Some(_), _) => State::Passthrough,
-        (None, Some((_, v))) => match std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+    let next = match (encodings.as_slice(), lengths.first()) {
+        _ if spoil.is_some() => State::Passthrough,
+        ([(_, v)], None) if is_chunked(v) => State::Chunked(Chunk::Size(Vec::new())),
+        // Another coding last: hyper refuses it (400).
+        ([_, ..], _) => State::Passthrough,
+        ([], Some((_, v))) => match std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<u64>().ok()) {
             Some(0) => State::Head,
             Some(n) => State::Body(n),
             None => State::Passthrough,
         },
-        (None, None) => State::Head,
+        ([], None) => State::Head,
     };
     if let Some(at) = spoil {
         // Not a token character: hyper refuses the header value and the request with 400.
@@ -138,10 +303,38 @@ fn inspect(buf: &mut [u8]) -> Inspected {
     Inspected::Complete { len, next }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for StrictFraming<T> {
+/// Whether a `Transfer-Encoding` value ends in `chunked`.
+fn is_chunked(v: &[u8]) -> bool {
+    v.rsplit(|&b| b == b',').next().is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+/// A 408 with a JSON body saying `why`; the connection closes after it.
+fn refusal_408(why: String) -> Vec<u8> {
+    let body = serde_json::json!({ "error": why }).to_string() + "\n";
+    format!(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for StrictFraming<T> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
+            if let Some((bytes, sent)) = &mut this.refusal {
+                // A timed-out head: write the 408, then end the stream (hyper closes quietly: it
+                // has seen none of that request).
+                while *sent < bytes.len() {
+                    match ready!(Pin::new(&mut this.io).poll_write(cx, &bytes[*sent..])) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => *sent += n,
+                    }
+                }
+                let _ = ready!(Pin::new(&mut this.io).poll_flush(cx));
+                *sent = bytes.len();
+                return Poll::Ready(Ok(()));
+            }
             if this.ready_pos < this.ready.len() {
                 let n = buf.remaining().min(this.ready.len() - this.ready_pos);
                 buf.put_slice(&this.ready[this.ready_pos..this.ready_pos + n]);
@@ -152,12 +345,49 @@ impl<T: AsyncRead + Unpin> AsyncRead for StrictFraming<T> {
                 }
                 return Poll::Ready(Ok(()));
             }
+            if this.state == State::Head && this.slot.as_ref().is_some_and(|s| s.should_close()) {
+                // Evicted to make room (see `conns`): end the stream; a half-sent head gets a 408.
+                this.deadline = None;
+                if this.held.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                this.held.clear();
+                this.refusal = Some((refusal_408("the server needed the connection for another client".into()), 0));
+                continue;
+            }
             if this.state == State::Passthrough && this.held.is_empty() {
                 return Pin::new(&mut this.io).poll_read(cx, buf);
             }
             let mut scratch = [0u8; 8192];
             let mut rb = ReadBuf::new(&mut scratch);
-            ready!(Pin::new(&mut this.io).poll_read(cx, &mut rb))?;
+            match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => {
+                    if let Some(slot) = &this.slot {
+                        slot.park(cx.waker());
+                    }
+                    let Some(deadline) = this.deadline else { return Poll::Pending };
+                    let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                    if sleep.deadline() != deadline {
+                        sleep.as_mut().reset(deadline);
+                    }
+                    ready!(sleep.as_mut().poll(cx));
+                    this.deadline = None;
+                    if this.state == State::Head {
+                        this.held.clear();
+                        let limit = this.timeouts.head.as_secs();
+                        let why = format!("the request head was not complete within {limit} s of its first byte");
+                        this.refusal = Some((refusal_408(why), 0));
+                        continue;
+                    }
+                    this.state = State::Passthrough;
+                    let limit = this.timeouts.body.as_secs();
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the request body was not complete within {limit} s of its head"),
+                    )));
+                }
+            }
             if rb.filled().is_empty() {
                 // End of stream: hand over what is held so hyper sees the partial head, then EOF.
                 if this.held.is_empty() {
@@ -200,7 +430,7 @@ mod tests {
 
     /// Feeds `input` in pieces of `step` bytes and returns what hyper would read.
     fn run(input: &[u8], step: usize) -> (Vec<u8>, State) {
-        let mut f = StrictFraming::new(());
+        let mut f = StrictFraming::new((), Timeouts::default());
         for piece in input.chunks(step) {
             f.feed(piece.to_vec());
         }
@@ -213,8 +443,10 @@ mod tests {
         for step in [1, 3, 7, input.len()] {
             assert_eq!(run(input, step), (input.to_vec(), State::Head), "step {step}");
         }
-        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
-        assert_eq!(run(chunked, 4), (chunked.to_vec(), State::Passthrough));
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\n";
+        for step in [1, 4, chunked.len()] {
+            assert_eq!(run(chunked, step), (chunked.to_vec(), State::Head), "step {step}");
+        }
     }
 
     #[test]
@@ -238,5 +470,41 @@ mod tests {
         let (out, state) = run(input, 2);
         assert!(String::from_utf8_lossy(&out).ends_with("Content-Length: \x01\r\n\r\nx"), "{out:?}");
         assert_eq!(state, State::Passthrough);
+    }
+
+    /// After a chunked body, an `Upgrade` or a `CONNECT`, and across repeated headers, the checks
+    /// still hold.
+    #[test]
+    fn every_head_of_a_connection_is_checked() {
+        let ambiguous = "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for first in [
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n",
+            "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+        ] {
+            let input = format!("{first}{ambiguous}");
+            for step in [1, 7, input.len()] {
+                let (out, _) = run(input.as_bytes(), step);
+                assert!(String::from_utf8_lossy(&out).ends_with("Transfer-Encoding: \x01hunked\r\n\r\n"), "{first:?}");
+            }
+        }
+        for (head, spoiled) in [
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: \r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+                "\x01hunked",
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "chunked\r\nTransfer-Encoding: \x01",
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "Transfer-Encoding: \x01hunked",
+            ),
+        ] {
+            let (out, state) = run(head.as_bytes(), 3);
+            assert!(String::from_utf8_lossy(&out).contains(spoiled), "{head:?}: {:?}", String::from_utf8_lossy(&out));
+            assert_eq!(state, State::Passthrough);
+        }
     }
 }

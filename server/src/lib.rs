@@ -6,6 +6,7 @@
 
 pub mod body;
 pub mod config;
+pub mod conns;
 pub mod error;
 pub mod fanout;
 pub mod framing;
@@ -52,12 +53,23 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         .max_header_size(state.config.max_header_bytes)
         .max_buf_size(state.config.max_header_bytes.max(8192) + 8192);
     let connections = Arc::new(Semaphore::new(state.config.max_connections));
+    let registry = conns::Registry::new();
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            p = connections.clone().acquire_owned() => p.expect("never closed"),
-            () = &mut shutdown => break,
+        let permit = match connections.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Every connection is taken: free the one longest without a request in progress
+                // (see `conns`), then wait for a place.
+                if !registry.evict_one() {
+                    debug!("every connection is busy; new ones wait in the backlog");
+                }
+                tokio::select! {
+                    p = connections.clone().acquire_owned() => p.expect("never closed"),
+                    () = &mut shutdown => break,
+                }
+            }
         };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -72,13 +84,23 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let timeouts = state.config.timeouts;
         let state = state.clone();
-        let svc = service_fn(move |req| service::handle(state.clone(), req));
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(framing::StrictFraming::new(stream)), svc));
+        let slot = registry.open();
+        let requests = slot.clone();
+        let svc = service_fn(move |req| {
+            // The connection counts as busy until the response body is dropped.
+            let busy = requests.request();
+            let state = state.clone();
+            async move { service::handle(state, req).await.map(|res| res.map(|b| b.with_guard(busy))) }
+        });
+        let io = framing::StrictFraming::new(stream, timeouts).with_slot(slot.clone());
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(io), svc));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 debug!(%peer, error = %e, "connection ended with an error");
             }
+            slot.close();
             drop(permit);
         });
     }

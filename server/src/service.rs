@@ -185,9 +185,21 @@ async fn parse_body(state: &State, req: Request<Incoming>) -> Result<RenderReque
         return Err(AppError::BodyTooLarge { max });
     }
     let body = Limited::new(req.into_body(), max).collect().await.map_err(|e| {
-        if e.is::<LengthLimitError>() { AppError::BodyTooLarge { max } } else { AppError::BodyUnreadable }
+        if e.is::<LengthLimitError>() {
+            AppError::BodyTooLarge { max }
+        } else if timed_out(&*e) {
+            AppError::BodyTimeout { secs: state.config.timeouts.body.as_secs() }
+        } else {
+            AppError::BodyUnreadable
+        }
     })?;
     Ok(RenderRequest::from_json(&body.to_bytes(), &state.config.limits)?)
+}
+
+/// Whether a body error comes from the client's time limit (`framing`'s `TimedOut`).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source())
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut))
 }
 
 /// Checks the cap, waits for a render slot, starts the render and answers once its first row

@@ -89,14 +89,15 @@ async fn deadline_cancels_before_and_after_the_head() {
 }
 
 /// FC reuses kept-alive connections for up to 15 minutes; hyper's default header-read timeout
-/// (30 s once a timer is set) would close them. The gap has to exceed that default, so this test
-/// sleeps 31 s; it runs concurrently with the rest of the suite.
+/// (30 s once a timer is set) would close them, and so would a time limit on idle (ours apply
+/// only once a request's first byte is in). The gap exceeds hyper's default and a minute: 65 s;
+/// it runs concurrently with the rest of the suite.
 #[tokio::test(flavor = "multi_thread")]
 async fn kept_alive_connection_survives_an_idle_gap() {
     let srv = start(config()).await;
     let mut conn = Conn::open(srv.addr).await;
     assert_eq!(conn.call("GET", "/healthz", &[], "").await.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_secs(31)).await;
+    tokio::time::sleep(Duration::from_secs(65)).await;
     assert_eq!(
         conn.call("POST", "/invoke", &[("x-fc-control-path", "/invoke")], "{\"width\": 8, \"height\": 6}").await.status,
         StatusCode::OK

@@ -131,7 +131,8 @@ async fn disconnect_queue_and_deadline_work_as_for_a_one_shot_render() {
     let res = conn.send("GET", small_long, &[("x-scf-timeout", "2")], "").await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     use http_body_util::BodyExt;
-    let body = tokio::time::timeout(Duration::from_secs(20), res.into_body().collect()).await.expect("body never ended");
+    let body =
+        tokio::time::timeout(Duration::from_secs(20), res.into_body().collect()).await.expect("body never ended");
     assert!(body.is_err(), "a progressive render cut off by its deadline must not end cleanly");
     assert!(t.elapsed() < Duration::from_secs(6), "aborted after {:?}", t.elapsed());
     wait_idle(srv.addr, Duration::from_secs(2)).await;

@@ -1,0 +1,118 @@
+//! Slow and careless clients over real sockets on 127.0.0.1: time limits on heads and bodies,
+//! connection pressure, and framing that holds for every request of a connection.
+
+mod common;
+
+use common::*;
+use hyper::StatusCode;
+use server::Config;
+use server::framing::Timeouts;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn quick_limits() -> Config {
+    Config { timeouts: Timeouts { head: Duration::from_secs(1), body: Duration::from_secs(1) }, ..config() }
+}
+
+/// Everything the server sends until it closes (bounded in time).
+async fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut got)).await.expect("never closed");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_head_is_a_408_and_closed_but_idle_is_not() {
+    let srv = start(quick_limits()).await;
+    let t = Instant::now();
+    let mut slow = TcpStream::connect(srv.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+    let answer = read_to_close(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{answer}");
+    assert!(
+        answer.contains("content-type: application/json") && answer.contains("\"error\":\"the request head"),
+        "{answer}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(4), "took {:?}", t.elapsed());
+    // A connection that sends nothing is idle, not slow: it outlives the head limit.
+    let mut conn = Conn::open(srv.addr).await;
+    assert_eq!(conn.call("GET", "/healthz", &[], "").await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(conn.call("GET", "/healthz", &[], "").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_body_is_a_408_naming_the_body() {
+    let srv = start(quick_limits()).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n{\"spp\": ").await.unwrap();
+    let answer = read_to_close(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"param\":\"body\""), "{answer}");
+    // The same for a chunked body that stops midway.
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"sp").await.unwrap();
+    let answer = read_to_close(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_head_crowd_larger_than_the_cap_does_not_lock_others_out() {
+    // 60 connections trickling a byte of a head every 300 ms (within the 10 s head limit), on a
+    // server that takes 20: each new one evicts the connection longest without a request.
+    let srv = start(Config { max_connections: 20, ..config() }).await;
+    let addr = srv.addr;
+    let crowd: Vec<_> = (0..60)
+        .map(|_| {
+            tokio::spawn(async move {
+                let Ok(mut s) = TcpStream::connect(addr).await else { return };
+                for b in b"GET /healthz HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa".iter() {
+                    if s.write_all(&[*b]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let h = tokio::time::timeout(Duration::from_secs(5), get(addr, "/healthz")).await.expect("healthz locked out");
+        assert_eq!(h.status, StatusCode::OK);
+        let r = tokio::time::timeout(Duration::from_secs(5), get(addr, "/?width=16&height=12&engine=classic"))
+            .await
+            .expect("render locked out");
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(t.elapsed() < Duration::from_secs(3), "answered after {:?}", t.elapsed());
+    }
+    for c in crowd {
+        c.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn framing_refusals_hold_for_every_request_of_a_connection() {
+    let srv = start(config()).await;
+    let ambiguous =
+        "POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    for first in [
+        "POST /?width=8&height=6 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    ] {
+        let mut s = TcpStream::connect(srv.addr).await.unwrap();
+        s.write_all(format!("{first}{ambiguous}").as_bytes()).await.unwrap();
+        let answer = read_to_close(&mut s).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{first:?}: {answer}");
+        assert_eq!(answer.matches("HTTP/1.1 ").count(), 2, "{first:?}: {answer}");
+        assert!(answer.contains("HTTP/1.1 400"), "the second, ambiguous request is refused: {answer}");
+    }
+    // Two Transfer-Encoding headers, on a new connection.
+    let (_, head) = raw(
+        srv.addr,
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: \r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+}
