@@ -76,6 +76,11 @@ pub const ENV: &[EnvVar] = &[
         default: "60",
         meaning: "on SIGTERM/SIGINT (and in /pre-stop) how long in-flight responses may take to finish",
     },
+    EnvVar {
+        name: "SHED_DELAY_MS",
+        default: "50",
+        meaning: "how long a render refused for a full queue waits before its 503 (a retry storm then cannot eat the cores)",
+    },
     EnvVar { name: "RETRY_AFTER_SECS", default: "5", meaning: "Retry-After of a 503 when the queue is full" },
     EnvVar {
         name: "FANOUT_URL",
@@ -196,6 +201,8 @@ pub struct Config {
     pub log_json: bool,
     /// How `parts` fans a render out.
     pub fanout: Fanout,
+    /// How long a shed request (queue full) waits before its 503.
+    pub shed_delay: Duration,
     /// How long a client may take over a request head and a body it has started.
     pub timeouts: crate::framing::Timeouts,
     /// Test hook: a render with seed 65535 panics. Never set from the environment.
@@ -222,6 +229,7 @@ impl Default for Config {
             retry_after_secs: 5,
             log_json: false,
             fanout: Fanout::default(),
+            shed_delay: Duration::from_millis(50),
             timeouts: crate::framing::Timeouts::default(),
             #[cfg(feature = "test-hooks")]
             fault_injection: false,
@@ -358,6 +366,7 @@ impl Config {
             retry_after_secs: num("RETRY_AFTER_SECS", get("RETRY_AFTER_SECS"), d.retry_after_secs)?,
             log_json: get("LOG_FORMAT").is_some_and(|v| v.trim().eq_ignore_ascii_case("json")),
             fanout,
+            shed_delay: Duration::from_millis(num("SHED_DELAY_MS", get("SHED_DELAY_MS"), 50)?),
             timeouts: crate::framing::Timeouts {
                 head: secs("HEAD_TIMEOUT_SECS", d.timeouts.head)?.max(Duration::from_secs(1)),
                 body: secs("BODY_TIMEOUT_SECS", d.timeouts.body)?.max(Duration::from_secs(1)),

@@ -31,6 +31,10 @@ pub struct Renderer {
     active: AtomicUsize,
     idle: Notify,
     retry_after: u64,
+    /// Requests shed since the last summary line, and when that was (ms after `started`).
+    shed: AtomicU64,
+    shed_logged: AtomicU64,
+    started: Instant,
     #[cfg(feature = "test-hooks")]
     fault_injection: bool,
 }
@@ -114,6 +118,9 @@ impl Renderer {
             active: AtomicUsize::new(0),
             idle: Notify::new(),
             retry_after: config.retry_after_secs,
+            shed: AtomicU64::new(0),
+            shed_logged: AtomicU64::new(0),
+            started: Instant::now(),
             #[cfg(feature = "test-hooks")]
             fault_injection: config.fault_injection,
         }))
@@ -157,6 +164,32 @@ impl Renderer {
 
     /// Takes a render slot, queueing (FIFO) if all are busy: 503 at once if the queue is full,
     /// 503 if `deadline` passes in the queue.
+    /// Whether a render asked for now would be refused: every slot rendering, the queue full.
+    /// Checked before anything else is done for a request, so shedding costs microseconds.
+    pub fn full(&self) -> bool {
+        self.slots.available_permits() == 0 && self.queued.load(Ordering::Acquire) >= self.max_queue
+    }
+
+    /// The 503 for a request shed because the server is [`full`](Self::full). Shed requests log
+    /// nothing each: one summary line a second counts them.
+    pub fn shed(&self) -> AppError {
+        self.shed.fetch_add(1, Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.shed_logged.load(Ordering::Relaxed);
+        if now >= last + 1000
+            && self.shed_logged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            let n = self.shed.swap(0, Ordering::Relaxed);
+            warn!(
+                shed = n,
+                since_ms = now - last,
+                retry_after = self.retry_after,
+                "shedding load: renders refused, queue full"
+            );
+        }
+        AppError::QueueFull { retry_after: self.retry_after }
+    }
+
     pub async fn admit(self: &Arc<Self>, deadline: Instant) -> Result<(OwnedSemaphorePermit, Active), AppError> {
         self.active.fetch_add(1, Ordering::AcqRel);
         let active = Active(self.clone());
@@ -165,7 +198,7 @@ impl Renderer {
         }
         let max = self.max_queue;
         if self.queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| (q < max).then_some(q + 1)).is_err() {
-            return Err(AppError::QueueFull { retry_after: self.retry_after });
+            return Err(self.shed());
         }
         let _queued = Queued(self);
         info!(queued = self.queued(), "render queued");

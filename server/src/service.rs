@@ -86,17 +86,20 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
         Some(Ok(Call::Event(reply))) => return event(state, &ctx, req, reply).await,
         Some(Err(allow)) => Err(AppError::MethodNotAllowed { allow }),
         None if method == Method::GET && wants_viewer(req.headers(), req.uri().query()) => Ok(viewer()),
-        None if method == Method::GET => {
-            let log = Markers::start("Invoke", &ctx.id);
-            let parsed = RenderRequest::from_query(req.uri().query().unwrap_or(""), &state.config.limits);
-            match parsed {
-                Ok(r) => render(state, &ctx, r, false, log).await,
-                Err(e) => Err(e.into()),
+        None if method == Method::GET || method == Method::POST => {
+            let parsed = if method == Method::GET {
+                RenderRequest::from_query(req.uri().query().unwrap_or(""), &state.config.limits).map_err(AppError::from)
+            } else {
+                parse_body(state, req).await
+            };
+            // Shed before anything else is done or logged (see `Renderer::shed`).
+            if let Ok(r) = &parsed
+                && sheds(state, r)
+            {
+                return shed(state).await.into_response();
             }
-        }
-        None if method == Method::POST => {
             let log = Markers::start("Invoke", &ctx.id);
-            match parse_body(state, req).await {
+            match parsed {
                 Ok(r) => render(state, &ctx, r, false, log).await,
                 Err(e) => Err(e),
             }
@@ -130,7 +133,9 @@ fn viewer() -> Response<Body> {
 }
 
 fn log_error(e: AppError) -> AppError {
-    if e.status().is_server_error() {
+    if let AppError::QueueFull { .. } = e {
+        // Counted in the shedding summary instead (`Renderer::shed`).
+    } else if e.status().is_server_error() {
         warn!(status = e.status().as_u16(), error = %e, "request failed");
     } else {
         info!(status = e.status().as_u16(), error = %e, "request rejected");
@@ -138,12 +143,32 @@ fn log_error(e: AppError) -> AppError {
     e
 }
 
+/// Whether `req` is shed at once: it would render here and the queue is full. (A fan-out's
+/// coordinator renders nothing itself, so it is never shed.)
+fn sheds(state: &State, req: &RenderRequest) -> bool {
+    req.parts.is_none() && state.renderer.full()
+}
+
+/// The 503 of a shed request, after `SHED_DELAY_MS`: a client that ignores `Retry-After` and
+/// asks again at once then waits that long per try instead of making the server spend its cores
+/// refusing it (costs a timer, no CPU).
+async fn shed(state: &State) -> AppError {
+    tokio::time::sleep(state.config.shed_delay).await;
+    state.renderer.shed()
+}
+
 /// A platform's event: the body is the JSON request; the answer goes back as `reply` says.
 async fn event(state: &State, ctx: &Ctx, req: Request<Incoming>, reply: Reply) -> Response<Body> {
-    let log = Markers::start("Invoke", &ctx.id);
     let result = match parse_body(state, req).await {
-        Ok(r) => render(state, ctx, r, matches!(reply, Reply::Envelope(_)), log).await,
-        Err(e) => Err(e),
+        // Shed before anything else is done or logged (see `Renderer::shed`).
+        Ok(r) if sheds(state, &r) => Err(shed(state).await),
+        parsed => {
+            let log = Markers::start("Invoke", &ctx.id);
+            match parsed {
+                Ok(r) => render(state, ctx, r, matches!(reply, Reply::Envelope(_)), log).await,
+                Err(e) => Err(e),
+            }
+        }
     };
     match reply {
         Reply::Raw { error_header } => result.unwrap_or_else(|e| {

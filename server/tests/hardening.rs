@@ -116,3 +116,33 @@ async fn framing_refusals_hold_for_every_request_of_a_connection() {
     .await;
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shed_requests_cost_no_log_line_each() {
+    // One render slot, no queue: while a long render runs, every other render is shed.
+    let srv = Proc::spawn(&[("RENDER_QUEUE", "0"), ("RENDER_CONCURRENCY", "1")]);
+    let (running, head) = start_get(srv.addr, LONG, "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let before = srv.lines().len();
+    let mut conn = Conn::open(srv.addr).await;
+    let t = Instant::now();
+    // Sequential on one connection: each waits SHED_DELAY_MS (50 ms) for its 503.
+    for _ in 0..60 {
+        let res = conn.call("GET", "/?width=8&height=6", &[], "").await;
+        assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.header("retry-after"), "5");
+        assert_eq!(res.json()["error"].as_str().map(|e| e.contains("queue")), Some(true));
+    }
+    let elapsed = t.elapsed();
+    drop(running);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = srv.lines()[before..].to_vec();
+    let summaries = lines.iter().filter(|l| l.contains("shedding load")).count();
+    assert!(summaries <= elapsed.as_secs() as usize + 1, "{summaries} summaries in {elapsed:?}: {lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("FC Invoke Start")), "a shed request wrote FC markers: {lines:#?}");
+    // The long render's own lines (cancelled, end marker) and the summaries: nothing per request.
+    let others = lines.len() - summaries;
+    assert!(others < 6, "{others} lines besides the summaries for 60 shed requests: {lines:#?}");
+    assert!(elapsed >= Duration::from_millis(60 * 50), "each 503 waits SHED_DELAY_MS: {elapsed:?}");
+    eprintln!("60 shed requests in {elapsed:?}, {} log lines", lines.len());
+}
