@@ -85,6 +85,11 @@ impl Slot {
         Busy(self.clone())
     }
 
+    /// Whether a request is in progress on this connection.
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed) > 0
+    }
+
     /// Whether the accept loop asked this connection to close and it has nothing in progress.
     pub fn should_close(&self) -> bool {
         self.evict.load(Ordering::Relaxed) && self.busy.load(Ordering::Relaxed) == 0

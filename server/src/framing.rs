@@ -34,8 +34,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// Heads longer than this are passed on unchecked; hyper refuses them (431) anyway.
-const MAX_HEAD: usize = 128 * 1024;
 /// hyper's default header count limit.
 const MAX_HEADERS: usize = 100;
 /// Longest chunk-size or trailer line followed; a longer one is refused by hyper anyway.
@@ -99,6 +97,8 @@ pub struct StrictFraming<T> {
     refusal: Option<(Vec<u8>, usize)>,
     /// The connection's place among the open ones (closed when evicted while idle).
     slot: Option<Arc<Slot>>,
+    /// Longest request head taken (`MAX_HEADER_BYTES`); a longer one is a 431.
+    max_head: usize,
 }
 
 impl<T> StrictFraming<T> {
@@ -115,7 +115,28 @@ impl<T> StrictFraming<T> {
             sleep: None,
             refusal: None,
             slot: None,
+            max_head: 64 * 1024,
         }
+    }
+
+    /// Refuses heads longer than `bytes` with a 431.
+    pub fn with_max_head(mut self, bytes: usize) -> StrictFraming<T> {
+        self.max_head = bytes;
+        self
+    }
+
+    /// Whether the server may answer a bad head itself now (a JSON refusal written straight to
+    /// the connection): nothing of an earlier request is waiting for hyper or being answered.
+    fn may_answer(&self) -> bool {
+        self.ready_pos >= self.ready.len() && self.slot.as_ref().is_some_and(|s| !s.busy())
+    }
+
+    /// Answers the held head with `status` and a JSON error, then ends the connection.
+    fn refuse(&mut self, status: &str, why: &str) {
+        self.held.clear();
+        self.deadline = None;
+        self.state = State::Passthrough;
+        self.refusal = Some((refusal(status, why), 0));
     }
 
     /// Makes the connection one of `conns`'s: when evicted between requests (or while its head
@@ -155,9 +176,30 @@ impl<T> StrictFraming<T> {
                         self.deadline = Some(Instant::now() + self.timeouts.head);
                     }
                     self.held.append(&mut data);
-                    match inspect(&mut self.held) {
-                        Inspected::Partial if self.held.len() <= MAX_HEAD => {}
-                        Inspected::Partial | Inspected::Unparsable => {
+                    let answer = self.may_answer();
+                    match inspect(&mut self.held, answer) {
+                        Inspected::Partial if self.held.len() <= self.max_head => {}
+                        Inspected::Complete { len, .. } | Inspected::Refused { len, .. }
+                            if len > self.max_head && answer =>
+                        {
+                            let why = format!("the request head is over {} bytes (MAX_HEADER_BYTES)", self.max_head);
+                            self.refuse("431 Request Header Fields Too Large", &why);
+                            return;
+                        }
+                        Inspected::Partial if answer => {
+                            let why = format!("the request head is over {} bytes (MAX_HEADER_BYTES)", self.max_head);
+                            self.refuse("431 Request Header Fields Too Large", &why);
+                            return;
+                        }
+                        Inspected::Refused { why, .. } if answer => {
+                            self.refuse("400 Bad Request", why);
+                            return;
+                        }
+                        Inspected::Unparsable if answer => {
+                            self.refuse("400 Bad Request", "the request head is not valid HTTP/1.1");
+                            return;
+                        }
+                        Inspected::Partial | Inspected::Unparsable | Inspected::Refused { .. } => {
                             self.ready.append(&mut self.held);
                             self.state = State::Passthrough;
                             self.deadline = None;
@@ -247,6 +289,11 @@ fn follow_chunk(chunk: &mut Chunk, data: &[u8]) -> (usize, Option<State>) {
 enum Inspected {
     Partial,
     Unparsable,
+    /// A head of `len` bytes to refuse (ambiguous framing, a target that is not a URI), and why.
+    Refused {
+        len: usize,
+        why: &'static str,
+    },
     /// A complete head of `len` bytes (already corrected if it was ambiguous), and what follows it.
     Complete {
         len: usize,
@@ -254,8 +301,9 @@ enum Inspected {
     },
 }
 
-/// Parses the head at the start of `buf`; spoils an ambiguous one so hyper refuses it.
-fn inspect(buf: &mut [u8]) -> Inspected {
+/// Parses the head at the start of `buf`. A head to refuse is `Refused` when the caller may
+/// answer it itself (`answer`), else spoiled so hyper refuses it (400, with no body).
+fn inspect(buf: &mut [u8], answer: bool) -> Inspected {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
@@ -296,6 +344,19 @@ fn inspect(buf: &mut [u8]) -> Inspected {
         },
         ([], None) => State::Head,
     };
+    // The request target as hyper will read it: a non-ASCII byte (say an unencoded UTF-8 or
+    // Latin-1 character in the query) makes hyper refuse the request with an empty 400.
+    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(len);
+    let target = buf[..line_end].split(|&b| b == b' ').nth(1).unwrap_or_default();
+    let bad_target = hyper::Uri::try_from(target).is_err();
+    if answer && (spoil.is_some() || bad_target) {
+        let why = if spoil.is_some() {
+            "ambiguous framing: Content-Length with Transfer-Encoding, or either given twice"
+        } else {
+            "the request target is not a valid URI (non-ASCII bytes must be percent-encoded)"
+        };
+        return Inspected::Refused { len, why };
+    }
     if let Some(at) = spoil {
         // Not a token character: hyper refuses the header value and the request with 400.
         buf[at] = b'\x01';
@@ -308,11 +369,11 @@ fn is_chunked(v: &[u8]) -> bool {
     v.rsplit(|&b| b == b',').next().is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
-/// A 408 with a JSON body saying `why`; the connection closes after it.
-fn refusal_408(why: String) -> Vec<u8> {
+/// A response with `status` and a JSON body saying `why`; the connection closes after it.
+fn refusal(status: &str, why: &str) -> Vec<u8> {
     let body = serde_json::json!({ "error": why }).to_string() + "\n";
     format!(
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -352,7 +413,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for StrictFraming<T> {
                     return Poll::Ready(Ok(()));
                 }
                 this.held.clear();
-                this.refusal = Some((refusal_408("the server needed the connection for another client".into()), 0));
+                this.refusal =
+                    Some((refusal("408 Request Timeout", "the server needed the connection for another client"), 0));
                 continue;
             }
             if this.state == State::Passthrough && this.held.is_empty() {
@@ -377,7 +439,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for StrictFraming<T> {
                         this.held.clear();
                         let limit = this.timeouts.head.as_secs();
                         let why = format!("the request head was not complete within {limit} s of its first byte");
-                        this.refusal = Some((refusal_408(why), 0));
+                        this.refusal = Some((refusal("408 Request Timeout", &why), 0));
                         continue;
                     }
                     this.state = State::Passthrough;
@@ -430,6 +492,7 @@ mod tests {
 
     /// Feeds `input` in pieces of `step` bytes and returns what hyper would read.
     fn run(input: &[u8], step: usize) -> (Vec<u8>, State) {
+        // No slot: the framing never answers itself, it spoils for hyper.
         let mut f = StrictFraming::new((), Timeouts::default());
         for piece in input.chunks(step) {
             f.feed(piece.to_vec());

@@ -84,7 +84,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let timeouts = state.config.timeouts;
+        let (timeouts, max_head) = (state.config.timeouts, state.config.max_header_bytes);
         let state = state.clone();
         let slot = registry.open();
         let requests = slot.clone();
@@ -94,7 +94,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
             let state = state.clone();
             async move { service::handle(state, req).await.map(|res| res.map(|b| b.with_guard(busy))) }
         });
-        let io = framing::StrictFraming::new(stream, timeouts).with_slot(slot.clone());
+        let io = framing::StrictFraming::new(stream, timeouts).with_slot(slot.clone()).with_max_head(max_head);
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(io), svc));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
