@@ -695,7 +695,9 @@ impl RenderRequest {
         for (name, value) in pairs {
             let (name, value) = (name.as_ref(), value.as_ref());
             let Some(p) = Param::from_name(name) else {
-                return Err(RequestError::Unknown { param: shown(name) });
+                // (A pair with no name, `=5`, still names something the caller can find.)
+                let param = if name.is_empty() { "(empty name)".to_string() } else { shown(name) };
+                return Err(RequestError::Unknown { param });
             };
             if std::mem::replace(&mut seen[p as usize], true) {
                 return Err(RequestError::Repeated { param: p.name() });
@@ -869,6 +871,9 @@ mod tests {
         assert!(matches!(q("format=jpeg"), Err(RequestError::BadChoice { param: "format", .. })));
         assert!(matches!(q("engine=gpu"), Err(RequestError::BadChoice { param: "engine", .. })));
         assert_eq!(q("unknown=1").unwrap_err().param(), "unknown");
+        // Found by fuzzing: a pair with an empty name named no parameter at all.
+        assert_eq!(q("=5").unwrap_err().param(), "(empty name)");
+        assert_eq!(RenderRequest::from_json(br#"{"": 5}"#, &L).unwrap_err().param(), "(empty name)");
     }
 
     #[test]
