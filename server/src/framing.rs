@@ -435,6 +435,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for StrictFraming<T> {
                     }
                     ready!(sleep.as_mut().poll(cx));
                     this.deadline = None;
+                    if this.state == State::Head && this.slot.as_ref().is_some_and(|s| s.busy()) {
+                        // A pipelined head behind a response still going out: a 408 now would
+                        // land inside that response. Give the head another period once it is done.
+                        this.deadline = Some(Instant::now() + this.timeouts.head);
+                        continue;
+                    }
                     if this.state == State::Head {
                         this.held.clear();
                         let limit = this.timeouts.head.as_secs();
