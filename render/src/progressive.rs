@@ -23,7 +23,7 @@ use crate::engine::{Cancelled, SceneError};
 use crate::format::{Format, RowOrder};
 use crate::request::{EngineKind, RenderRequest};
 use crate::scene::Scene;
-use crate::stream::{RenderError, RenderOptions, RenderStats};
+use crate::stream::{RenderError, RenderOptions, RenderStats, in_place_scope, install};
 use rayon::prelude::*;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -74,7 +74,7 @@ pub fn render_progressive(
     let engine = Fast::new(scene, req)?;
     let band = req.band();
     let (w, h) = (req.width as usize, band.len());
-    let threads = opts.pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+    let threads = opts.threads();
     let segments = AtomicU64::new(0);
     let schedule = passes(req.samples_per_subpixel());
     let mut sums = vec![[[0.0; 3]; 4]; w * h as usize];
@@ -120,16 +120,7 @@ pub fn render_progressive(
         written?;
         rendered?;
     }
-    Ok(RenderStats {
-        pixels: (w as u64) * u64::from(h),
-        effective_spp: req.effective_spp(),
-        samples: req.total_samples(),
-        segments: segments.into_inner(),
-        elapsed: start.elapsed(),
-        threads,
-        #[cfg(feature = "test-hooks")]
-        max_held_rows: 0,
-    })
+    Ok(RenderStats::of(req, segments.into_inner(), start, threads))
 }
 
 impl From<Cancelled> for RenderError {
@@ -151,22 +142,6 @@ fn encode_frame(format: Format, width: u32, rows: u32, raw: &[u8], row_len: usiz
     }
     enc.finish()?;
     Ok(buf.take())
-}
-
-/// Runs `f` on `pool` (or the global pool).
-fn install<R: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R + Send) -> R {
-    match pool {
-        Some(pool) => pool.install(f),
-        None => f(),
-    }
-}
-
-/// A scope whose body runs on the calling thread and whose spawns run on `pool` (or the global pool).
-fn in_place_scope<'s, R>(pool: Option<&rayon::ThreadPool>, body: impl FnOnce(&rayon::Scope<'s>) -> R) -> R {
-    match pool {
-        Some(pool) => pool.in_place_scope(body),
-        None => rayon::in_place_scope(body),
-    }
 }
 
 /// Writes one frame as a part of the multipart stream.

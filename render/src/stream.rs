@@ -40,6 +40,13 @@ impl Default for RenderOptions<'_> {
     }
 }
 
+impl RenderOptions<'_> {
+    /// Threads the render runs on: the pool's, or the global pool's.
+    pub fn threads(&self) -> usize {
+        self.pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
+    }
+}
+
 /// The reorder window used when none is given: four rows per thread, at least 8.
 pub fn default_window(threads: usize) -> usize {
     (4 * threads).max(8)
@@ -81,6 +88,21 @@ pub struct RenderStats {
 }
 
 impl RenderStats {
+    /// The stats of `req` rendered in full (every row of its band): `segments` traced on
+    /// `threads` since `start`.
+    pub(crate) fn of(req: &RenderRequest, segments: u64, start: Instant, threads: usize) -> RenderStats {
+        RenderStats {
+            pixels: u64::from(req.width) * u64::from(req.band().len()),
+            effective_spp: req.effective_spp(),
+            samples: req.total_samples(),
+            segments,
+            elapsed: start.elapsed(),
+            threads,
+            #[cfg(feature = "test-hooks")]
+            max_held_rows: 0,
+        }
+    }
+
     /// Millions of camera samples per second.
     pub fn msamples_per_sec(&self) -> f64 {
         self.samples as f64 / self.elapsed.as_secs_f64() / 1e6
@@ -111,7 +133,7 @@ where
     let engine = engine::build(scene, req)?;
     let band = req.band();
     let (w, h) = (req.width, band.len());
-    let threads = opts.pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+    let threads = opts.threads();
     let window = if opts.window == 0 { default_window(threads) } else { opts.window } as u32;
     let cancel = &opts.cancel;
     opts.progress.set(0, h);
@@ -199,21 +221,23 @@ where
         }
     });
     outcome?;
-    let pixels = u64::from(w) * u64::from(h);
     Ok(RenderStats {
-        pixels,
-        effective_spp: req.effective_spp(),
-        samples: req.total_samples(),
-        segments: segments.into_inner(),
-        elapsed: start.elapsed(),
-        threads,
         #[cfg(feature = "test-hooks")]
         max_held_rows,
+        ..RenderStats::of(req, segments.into_inner(), start, threads)
     })
 }
 
+/// Runs `f` on `pool` (or the global pool).
+pub(crate) fn install<R: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R + Send) -> R {
+    match pool {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
 /// A scope whose body runs on the calling thread and whose spawns run on `pool` (or the global pool).
-fn in_place_scope<'s, R>(pool: Option<&rayon::ThreadPool>, body: impl FnOnce(&rayon::Scope<'s>) -> R) -> R {
+pub(crate) fn in_place_scope<'s, R>(pool: Option<&rayon::ThreadPool>, body: impl FnOnce(&rayon::Scope<'s>) -> R) -> R {
     match pool {
         Some(pool) => pool.in_place_scope(body),
         None => rayon::in_place_scope(body),

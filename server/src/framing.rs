@@ -412,9 +412,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for StrictFraming<T> {
                 if this.held.is_empty() {
                     return Poll::Ready(Ok(()));
                 }
-                this.held.clear();
-                this.refusal =
-                    Some((refusal("408 Request Timeout", "the server needed the connection for another client"), 0));
+                this.refuse("408 Request Timeout", "the server needed the connection for another client");
                 continue;
             }
             if this.state == State::Passthrough && this.held.is_empty() {
@@ -442,10 +440,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for StrictFraming<T> {
                         continue;
                     }
                     if this.state == State::Head {
-                        this.held.clear();
                         let limit = this.timeouts.head.as_secs();
                         let why = format!("the request head was not complete within {limit} s of its first byte");
-                        this.refusal = Some((refusal("408 Request Timeout", &why), 0));
+                        this.refuse("408 Request Timeout", &why);
                         continue;
                     }
                     this.state = State::Passthrough;

@@ -3,7 +3,7 @@
 //! Rows must arrive bottom row first (see [`super::row_order`]); the driver renders them in that
 //! order, so nothing is buffered beyond one row.
 
-use super::{RowEncoder, header, raw_len_error};
+use super::{RowEncoder, header, raw_len_error, raw_row};
 use crate::color::Rgb;
 use crate::request::Format;
 use std::io::{self, Write};
@@ -25,12 +25,7 @@ impl<W: Write> Pfm<W> {
 
 impl<W: Write> RowEncoder for Pfm<W> {
     fn write_row(&mut self, pixels: &[Rgb]) -> io::Result<()> {
-        self.buf.clear();
-        for p in pixels {
-            for c in [p.x, p.y, p.z] {
-                self.buf.extend_from_slice(&(c as f32).to_le_bytes());
-            }
-        }
+        raw_row(Format::Pfm, pixels, &mut self.buf);
         self.out.write_all(&self.buf)
     }
     fn write_raw_row(&mut self, raw: &[u8]) -> io::Result<()> {
