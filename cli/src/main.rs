@@ -105,7 +105,7 @@ fn main() -> ExitCode {
                 req.height,
                 stats.effective_spp,
                 req.engine,
-                if req.engine == EngineKind::Fast {
+                if req.engine != EngineKind::Classic {
                     format!(", {}", render::engine::fast::simd_path())
                 } else {
                     String::new()

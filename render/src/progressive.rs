@@ -21,7 +21,7 @@ use crate::encode::{self, output_size};
 use crate::engine::fast::Fast;
 use crate::engine::{Cancelled, SceneError};
 use crate::format::{Format, RowOrder};
-use crate::request::{EngineKind, RenderRequest};
+use crate::request::RenderRequest;
 use crate::scene::Scene;
 use crate::stream::{RenderError, RenderOptions, RenderStats, in_place_scope, install};
 use rayon::prelude::*;
@@ -68,7 +68,7 @@ pub fn render_progressive(
     mut on_frame: impl FnMut(&Frame<'_>) -> io::Result<()>,
 ) -> Result<RenderStats, RenderError> {
     let start = Instant::now();
-    if req.engine != EngineKind::Fast {
+    if !req.engine.progressive() {
         return Err(RenderError::Scene(SceneError::NotProgressive { engine: req.engine.name() }));
     }
     let engine = Fast::new(scene, req)?;

@@ -3,18 +3,12 @@
 
 mod common;
 
-use common::{PfmImage, read_pfm};
+use common::{paths, reference, render_with};
 
 use render::engine::Engine;
 use render::engine::fast::{Fast, SimdPath};
-use render::{CancelToken, EngineKind, Format, RenderOptions, RenderRequest, Rgb, RowOrder, Scene, render_rows};
-use std::path::PathBuf;
+use render::{CancelToken, EngineKind, Format, RenderRequest, Rgb, RowOrder, Scene};
 use std::sync::OnceLock;
-
-fn reference(name: &str) -> PfmImage {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference").join(name);
-    read_pfm(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
-}
 
 fn request(width: u32, height: u32, spp: u32) -> RenderRequest {
     RenderRequest {
@@ -49,22 +43,6 @@ fn render_on(path: SimdPath, req: &RenderRequest) -> Vec<[f32; 3]> {
 fn render_4096(path: SimdPath) -> &'static [[f32; 3]] {
     static RENDERS: [OnceLock<Vec<[f32; 3]>>; 4] = [const { OnceLock::new() }; 4];
     RENDERS[path as usize].get_or_init(|| render_on(path, &request(128, 96, 4096)))
-}
-
-/// The SIMD paths this CPU has; the others are reported as skipped. The scalar path is held to
-/// the SSE2 one bit for bit instead (see `scalar_is_sse2_bit_for_bit`): it is the same arithmetic
-/// one lane wide, and four times slower.
-fn paths() -> Vec<SimdPath> {
-    [SimdPath::Sse2, SimdPath::Avx2, SimdPath::Avx512]
-        .into_iter()
-        .filter(|p| {
-            let ok = p.usable();
-            if !ok {
-                eprintln!("skipped: this CPU has no {} path", p.name());
-            }
-            ok
-        })
-        .collect()
 }
 
 /// Scalar and SSE2 do the same IEEE operations in the same order (no FMA in either), so they
@@ -156,19 +134,6 @@ fn no_speckles_leaks_or_black_pixels() {
             }
         }
     }
-}
-
-fn render_with(threads: usize, order: RowOrder, req: &RenderRequest) -> Vec<Rgb> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    let opts = RenderOptions { pool: Some(&pool), ..RenderOptions::default() };
-    let mut img = vec![Rgb::ZERO; (req.width * req.height) as usize];
-    let w = req.width as usize;
-    render_rows(&Scene::default(), req, &opts, order, |row, px| {
-        img[row as usize * w..][..w].copy_from_slice(px);
-        Ok(())
-    })
-    .unwrap();
-    img
 }
 
 #[test]

@@ -39,6 +39,18 @@ fn every_frame_is_the_one_shot_render_at_its_spp() {
 }
 
 #[test]
+fn nee_frames_are_its_one_shot_renders_too() {
+    let req = RenderRequest { engine: EngineKind::Nee, ..request(20, Format::Pfm) };
+    let got = frames(&req);
+    assert_eq!(got.iter().map(|f| f.0).collect::<Vec<_>>(), [4, 8, 16, 20]);
+    for (spp, bytes) in &got {
+        assert!(*bytes == one_shot(&req, *spp), "nee frame at spp {spp} differs from the one-shot render");
+    }
+    let fast = RenderRequest { engine: EngineKind::Fast, ..req };
+    assert!(got.last().unwrap().1 != one_shot(&fast, 20), "nee renders its own estimator");
+}
+
+#[test]
 fn a_band_refines_too() {
     let req = RenderRequest { rows: Some("7-19".parse().unwrap()), ..request(12, Format::Pfm) };
     let got = frames(&req);

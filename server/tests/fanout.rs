@@ -46,10 +46,10 @@ async fn wait_active(addr: std::net::SocketAddr, pred: impl Fn(u64) -> bool, wit
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn merged_images_are_byte_identical_for_both_engines_every_format_and_every_path() {
+async fn merged_images_are_byte_identical_for_every_engine_every_format_and_every_path() {
     let c = cluster(3, &[]);
     let addr = c.coordinator.addr;
-    for engine in ["fast", "classic"] {
+    for engine in ["fast", "classic", "nee"] {
         for format in ["ppm", "p3", "png", "pfm"] {
             let q = format!("width=61&height=37&spp=8&seed=3&engine={engine}&format={format}");
             let want = local(&q);
@@ -59,6 +59,7 @@ async fn merged_images_are_byte_identical_for_both_engines_every_format_and_ever
                 assert_eq!(res.status, StatusCode::OK, "{q}{extra}: {:?}", res.body);
                 assert!(res.body == want, "{q}{extra}: merged image differs from the one-process render");
                 assert_eq!(res.header("x-render-parts"), &extra[7..]);
+                assert_eq!(res.header("x-render-engine"), engine);
                 assert_eq!(res.header("content-type"), want_type(format));
             }
             let band = format!("{q}&rows=5-30");

@@ -23,7 +23,7 @@ pub enum SceneError {
         max: usize,
     },
     /// A progressive render asked of an engine that renders in one pass.
-    #[error("the {engine} engine renders in one pass; progressive renders take the fast engine")]
+    #[error("the {engine} engine renders in one pass; progressive renders take the fast or nee engine")]
     NotProgressive {
         /// The engine.
         engine: &'static str,
@@ -51,7 +51,7 @@ pub trait Engine: Send + Sync {
 /// The engine a request asks for, set up for that request, or why it cannot take the scene.
 pub fn build(scene: &Scene, req: &RenderRequest) -> Result<Box<dyn Engine>, SceneError> {
     Ok(match req.engine {
-        EngineKind::Fast => Box::new(fast::Fast::new(scene, req)?),
+        EngineKind::Fast | EngineKind::Nee => Box::new(fast::Fast::new(scene, req)?),
         EngineKind::Classic => Box::new(classic::Classic::new(scene, req)),
     })
 }

@@ -1,7 +1,47 @@
-//! What several test files share: a PFM decoder (the library only encodes PFM).
+//! What several test files share: a PFM decoder (the library only encodes PFM), the reference
+//! renders, the SIMD paths to test, and a render through the row driver.
 #![allow(dead_code)]
 
+use render::engine::fast::SimdPath;
+use render::{RenderOptions, RenderRequest, Rgb, RowOrder, Scene, render_rows};
 use std::io;
+use std::path::PathBuf;
+
+/// A reference render of smallpt.cpp from `../shared/reference`.
+pub fn reference(name: &str) -> PfmImage {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference").join(name);
+    read_pfm(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// The SIMD paths this CPU has; the others are reported as skipped. The scalar path is held to
+/// the SSE2 one bit for bit instead: it is the same arithmetic one lane wide, and four times
+/// slower.
+pub fn paths() -> Vec<SimdPath> {
+    [SimdPath::Sse2, SimdPath::Avx2, SimdPath::Avx512]
+        .into_iter()
+        .filter(|p| {
+            let ok = p.usable();
+            if !ok {
+                eprintln!("skipped: this CPU has no {} path", p.name());
+            }
+            ok
+        })
+        .collect()
+}
+
+/// `req` rendered by the row driver on `threads` threads in row order `order`, top row first.
+pub fn render_with(threads: usize, order: RowOrder, req: &RenderRequest) -> Vec<Rgb> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let opts = RenderOptions { pool: Some(&pool), ..RenderOptions::default() };
+    let mut img = vec![Rgb::ZERO; (req.width * req.height) as usize];
+    let w = req.width as usize;
+    render_rows(&Scene::default(), req, &opts, order, |row, px| {
+        img[row as usize * w..][..w].copy_from_slice(px);
+        Ok(())
+    })
+    .unwrap();
+    img
+}
 
 /// A decoded PFM image: linear RGB, rows top to bottom.
 #[derive(Clone, Debug, PartialEq)]

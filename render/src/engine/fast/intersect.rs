@@ -58,26 +58,57 @@ pub(super) fn nearest<L: Lanes>(l: L, k: &Tables, spheres: &Spheres<L>, o: V3<L:
     } else {
         0
     };
+    others(l, k, spheres, first, o, d, &mut t, &mut id);
+    (t, id)
+}
+
+/// [`nearest`] among the spheres that are not walls of smallpt's box (every sphere when the
+/// scene is not one): the shadow rays' test, whose target is inside the box.
+#[inline(always)]
+pub(super) fn nearest_beyond_walls<L: Lanes>(
+    l: L,
+    k: &Tables,
+    spheres: &Spheres<L>,
+    o: V3<L::F>,
+    d: V3<L::F>,
+) -> (L::F, L::U) {
+    let (mut t, mut id) = (l.splat(INF), l.splat_u(0));
+    others(l, k, spheres, if k.walls.is_some() { 6 } else { 0 }, o, d, &mut t, &mut id);
+    (t, id)
+}
+
+/// [`nearer`] for the spheres from `first` on in test order, by group.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn others<L: Lanes>(
+    l: L,
+    k: &Tables,
+    spheres: &Spheres<L>,
+    first: usize,
+    o: V3<L::F>,
+    d: V3<L::F>,
+    t: &mut L::F,
+    id: &mut L::U,
+) {
     let e = k.ends;
     for s in &spheres[first..e[0]] {
-        nearer::<L, 0, true, false>(l, s, o, d, &mut t, &mut id);
+        nearer::<L, 0, true, false>(l, s, o, d, t, id);
     }
     for s in &spheres[e[0]..e[1]] {
-        nearer::<L, 1, true, false>(l, s, o, d, &mut t, &mut id);
+        nearer::<L, 1, true, false>(l, s, o, d, t, id);
     }
     for s in &spheres[e[1]..e[2]] {
-        nearer::<L, 2, true, false>(l, s, o, d, &mut t, &mut id);
+        nearer::<L, 2, true, false>(l, s, o, d, t, id);
     }
     for s in &spheres[e[2]..e[3]] {
-        nearer::<L, 0, false, false>(l, s, o, d, &mut t, &mut id);
+        nearer::<L, 0, false, false>(l, s, o, d, t, id);
     }
     for s in &spheres[e[3]..e[4]] {
-        nearer::<L, 1, false, false>(l, s, o, d, &mut t, &mut id);
+        nearer::<L, 1, false, false>(l, s, o, d, t, id);
     }
     for s in &spheres[e[4]..e[5]] {
-        nearer::<L, 2, false, false>(l, s, o, d, &mut t, &mut id);
+        nearer::<L, 2, false, false>(l, s, o, d, t, id);
     }
-    (t, id)
 }
 
 /// Lanes whose origin is outside smallpt's box (when the scene is one): rays that leaked

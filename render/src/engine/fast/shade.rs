@@ -23,12 +23,27 @@ pub(super) struct Paths<L: Lanes> {
     pub thr: V3<L::F>,
     pub depth: L::F,
     pub rng: L::U,
+    /// Light sampling only: what the shadow rays gathered for the lane's sample so far, and 1
+    /// where the last bounce was diffuse (the light it then meets was sampled already), else 0.
+    pub gathered: V3<L::F>,
+    pub after_diffuse: L::F,
 }
 
 /// Reflected direction and throughput of the glass splits made in a step, per lane.
 pub(super) struct Splits {
     pub refl: [[f32; MAX_W]; 3],
     pub refl_thr: [[f32; MAX_W]; 3],
+}
+
+/// What light sampling needs of a step's hits: the hit point, the normal facing the ray, the
+/// throughput times the albedo (before roulette), and the lanes that hit a diffuse surface that
+/// reflects light.
+#[derive(Clone, Copy)]
+pub(super) struct Bounce<L: Lanes> {
+    pub x: V3<L::F>,
+    pub nl: V3<L::F>,
+    pub weight: V3<L::F>,
+    pub diffuse: L::M,
 }
 
 /// Each lane's nearest hit: distance and the sphere's slot (see [`Tables::slot`]).
@@ -55,9 +70,16 @@ impl<L: Lanes> Hit<L> {
 /// Moves every lane's path to its hit and on in a new direction, with the new throughput.
 /// Returns bit masks of lanes whose path ended (missed, lost the roulette, or hit a black sphere
 /// and can add nothing more) and of lanes that split at glass (their reflected branch is in
-/// `splits`; both bits set: the refracted branch ended, the reflected one is pending).
+/// `splits`; both bits set: the refracted branch ended, the reflected one is pending), and the
+/// [`Bounce`].
 #[inline(always)]
-pub(super) fn scatter<L: Lanes>(l: L, k: &Tables, path: &mut Paths<L>, hit: Hit<L>, splits: &mut Splits) -> (u32, u32) {
+pub(super) fn scatter<L: Lanes>(
+    l: L,
+    k: &Tables,
+    path: &mut Paths<L>,
+    hit: Hit<L>,
+    splits: &mut Splits,
+) -> (u32, u32, Bounce<L>) {
     let (o, d, id) = (path.o, path.d, hit.id);
     let miss = hit.miss(l);
     let x = fma3(l, d, hit.t, o);
@@ -80,7 +102,8 @@ pub(super) fn scatter<L: Lanes>(l: L, k: &Tables, path: &mut Paths<L>, hit: Hit<
     let p = l.max(f.x, l.max(f.y, f.z));
     let roulette = l.lt(l.splat(ROULETTE_DEPTH), depth);
     let dies = roulette & !l.lt(u0, p);
-    let mut thr = path.thr.mul_each(f) * l.select(roulette, l.splat(1.0) / p, l.splat(1.0));
+    let weight = path.thr.mul_each(f);
+    let mut thr = weight * l.select(roulette, l.splat(1.0) / p, l.splat(1.0));
 
     // Diffuse: cosine-weighted around nl, φ = 2π·u1, sin θ = √u2.
     let (cos_phi, sin_phi) = cos_sin_2pi(l, u1);
@@ -130,5 +153,6 @@ pub(super) fn scatter<L: Lanes>(l: L, k: &Tables, path: &mut Paths<L>, hit: Hit<
     // 0 and can add only 0·L to its sample from here on: smallpt traces it on until roulette
     // ends it, about a fifth of all its segments; we end it.
     let lanes = if L::W >= 32 { u32::MAX } else { (1u32 << L::W) - 1 };
-    (l.bits(miss | dies | black) & lanes, l.bits(split) & lanes)
+    let diffuse = Surface::Diffuse.is(l, kind) & !miss & !black;
+    (l.bits(miss | dies | black) & lanes, l.bits(split) & lanes, Bounce { x, nl, weight, diffuse })
 }

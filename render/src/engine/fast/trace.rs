@@ -1,11 +1,13 @@
 //! The trace loop, written once over [`Lanes`]: W independent camera samples in W SIMD lanes
 //! (ISPC style). Each step traces one segment per lane; a lane whose path ends takes the next
 //! sample of the batch, so lanes stay busy. Glass splits at shallow depth push the reflected
-//! branch on a two-entry per-lane stack, traced after the refracted one.
+//! branch on a two-entry per-lane stack, traced after the refracted one. With a [`Light`] to
+//! sample (`engine=nee`), each diffuse hit also casts a shadow ray.
 
 use super::camera::{Camera, CameraRays, Samples};
 use super::intersect::{Spheres, nearest, spheres};
 use super::lanes::{LaneJob, Lanes, MAX_W};
+use super::light::Light;
 use super::math::{sel3, set_bits, splat_v, store3};
 use super::shade::{Hit, Paths, Splits, scatter};
 use super::tables::Tables;
@@ -64,10 +66,12 @@ impl Work {
     }
 }
 
-/// A render's scene tables and camera: what a batch is traced with.
+/// A render's scene tables and camera, and the light its shadow rays aim at (none: plain path
+/// tracing): what a batch is traced with.
 pub(super) struct Trace {
     pub tables: Tables,
     pub camera: Camera,
+    pub light: Option<Light>,
 }
 
 /// One batch traced with a [`Trace`], as a job for any lane width.
@@ -80,20 +84,31 @@ impl LaneJob for Batch<'_> {
     type Output = ();
     #[inline(always)]
     fn run<L: Lanes>(self, l: L) {
-        self.trace.run(l, self.work)
+        match &self.trace.light {
+            Some(light) => self.trace.run::<L, true>(l, light, self.work),
+            None => self.trace.run::<L, false>(l, &Light::NONE, self.work),
+        }
     }
 }
 
 impl Trace {
-    /// Traces every sample of `work`, `L::W` at a time.
+    /// Traces every sample of `work`, `L::W` at a time; with shadow rays to `light` when `NEE`.
     #[inline(always)]
-    fn run<L: Lanes>(&self, l: L, work: &mut Work) {
+    fn run<L: Lanes, const NEE: bool>(&self, l: L, light: &Light, work: &mut Work) {
         let total = work.pixels * 4 * work.samples.count;
         work.results.clear();
         work.results.resize(total as usize, [0.0; 3]);
         let z = [[0.0; MAX_W]; 3];
         let zero = splat_v(l, [0.0; 3]);
-        let mut p = Paths { o: zero, d: zero, thr: zero, depth: l.splat(0.0), rng: l.splat_u(0) };
+        let mut p = Paths {
+            o: zero,
+            d: zero,
+            thr: zero,
+            depth: l.splat(0.0),
+            rng: l.splat_u(0),
+            gathered: zero,
+            after_diffuse: l.splat(0.0),
+        };
         let mut st = State {
             splits: Splits { refl: z, refl_thr: z },
             sample: [IDLE; MAX_W],
@@ -118,13 +133,19 @@ impl Trace {
                 let out = super::intersect::outside_box(l, &self.tables, p.o);
                 work.outside += set_bits(out).filter(|&i| st.sample[i] != IDLE).count() as u64;
             }
-            let (done, split) = self.step(l, &spheres, &mut p, &mut st, &mut work.results);
+            let (done, split) = self.step::<L, NEE>(l, light, &spheres, &mut p, &mut st, &mut work.results);
             for i in set_bits(done | split) {
                 if st.sample[i] == IDLE {
                     continue;
                 }
                 if split >> i & 1 == 1 {
                     push(l, &p, &mut st, i);
+                }
+                if NEE && done >> i & 1 == 1 {
+                    let g = [l.get(p.gathered.x, i), l.get(p.gathered.y, i), l.get(p.gathered.z, i)];
+                    let r = &mut work.results[st.sample[i] as usize];
+                    (0..3).for_each(|c| r[c] += g[c]);
+                    p.gathered = sel3(l, l.lane(i), zero, p.gathered);
                 }
                 if done >> i & 1 == 1 && !pop(l, &mut p, &mut st, i) {
                     if next < total {
@@ -164,16 +185,18 @@ impl Trace {
         p.thr = sel3(l, m, splat_v(l, [1.0; 3]), p.thr);
         p.depth = l.select(m, l.splat(0.0), p.depth);
         p.rng = l.select_u(m, l.splat_u(cams.rng[r]), p.rng);
+        p.after_diffuse = l.select(m, l.splat(0.0), p.after_diffuse);
         st.sample[i] = j;
         st.depth_of_stack[i] = 0;
     }
 
     /// One segment for every lane: intersect, gather emission, scatter (see [`scatter`] for the
-    /// masks returned).
+    /// masks returned), and with `NEE` cast the shadow rays of the diffuse hits.
     #[inline(always)]
-    fn step<L: Lanes>(
+    fn step<L: Lanes, const NEE: bool>(
         &self,
         l: L,
+        light: &Light,
         spheres: &Spheres<L>,
         path: &mut Paths<L>,
         st: &mut State,
@@ -186,7 +209,15 @@ impl Trace {
         // sphere), so T·e goes straight to the lane's sample rather than into a per-lane sum.
         let lit_lanes = l.bits(hit.emits(l, k));
         if lit_lanes != 0 {
-            let lit = path.thr.mul_each(k.any3(l, &k.emission, id));
+            let mut lit = path.thr.mul_each(k.any3(l, &k.emission, id));
+            if NEE {
+                // The sampled light seen through its disk right after a diffuse bounce: that
+                // bounce's shadow ray counted it.
+                let counted = l.lt(l.splat(0.5), path.after_diffuse)
+                    & l.eq(l.to_f(id), l.splat(light.slot as f32))
+                    & light.through_disk(l, path.o, path.d);
+                lit = sel3(l, counted, splat_v(l, [0.0; 3]), lit);
+            }
             let mut lit_each = [[0.0; MAX_W]; 3];
             store3(l, lit, &mut lit_each);
             for i in set_bits(lit_lanes) {
@@ -196,7 +227,13 @@ impl Trace {
                 }
             }
         }
-        scatter(l, k, path, hit, &mut st.splits)
+        let (done, split, at) = scatter(l, k, path, hit, &mut st.splits);
+        if NEE {
+            let direct = light.direct(l, k, spheres, at.x, at.nl, at.weight, at.diffuse, &mut path.rng);
+            path.gathered = path.gathered + direct;
+            path.after_diffuse = l.select(at.diffuse, l.splat(1.0), l.splat(0.0));
+        }
+        (done, split)
     }
 }
 
@@ -220,5 +257,6 @@ fn pop<L: Lanes>(l: L, p: &mut Paths<L>, st: &mut State, i: usize) -> bool {
     p.d = sel3(l, m, splat_v(l, b.d), p.d);
     p.thr = sel3(l, m, splat_v(l, b.t), p.thr);
     p.depth = l.select(m, l.splat(b.depth), p.depth);
+    p.after_diffuse = l.select(m, l.splat(0.0), p.after_diffuse);
     true
 }
