@@ -5,11 +5,13 @@
 mod common;
 
 use common::{paths, reference, render_with};
+use render::color::{SubpixelSums, resolve};
 use render::engine::Engine;
 use render::engine::fast::{Fast, NoLight, SimdPath};
 use render::scene::Sphere;
 use render::vec3::Vec3;
 use render::{CancelToken, EngineKind, Format, RenderRequest, Rgb, RowOrder, Scene};
+use std::sync::OnceLock;
 
 fn request(engine: EngineKind, width: u32, height: u32, spp: u32, seed: u32) -> RenderRequest {
     RenderRequest { width, height, spp, engine, format: Format::Pfm, seed, ..RenderRequest::default() }
@@ -29,29 +31,71 @@ fn render_on(path: SimdPath, scene: &Scene, req: &RenderRequest) -> Vec<Rgb> {
         .collect()
 }
 
-/// Each pixel's mean radiance before smallpt's per-subpixel clamp (top row first), in `k`
-/// batches of consecutive sample indices: independent estimates of what both estimators must
+/// A render's per-subpixel sums (top row first) in `k` batches of consecutive sample indices:
+/// independent estimates, before smallpt's per-subpixel clamp, of what both estimators must
 /// agree on in expectation at any spp.
-fn unclamped(path: SimdPath, req: &RenderRequest, k: u32) -> Vec<Vec<[f64; 3]>> {
-    use rayon::prelude::*;
-    let engine = Fast::with_path(&Scene::cornell(), req, path).unwrap();
-    let n = req.samples_per_subpixel();
-    assert_eq!(n % k, 0);
-    (0..k)
-        .map(|b| {
-            let samples = b * n / k..(b + 1) * n / k;
-            (0..req.height)
-                .into_par_iter()
-                .flat_map_iter(|y| {
-                    let mut sums = vec![[[0.0; 3]; 4]; req.width as usize];
-                    engine.accumulate_span(y, 0, samples.clone(), &mut sums, &CancelToken::new()).unwrap();
-                    let per = f64::from(4 * samples.len() as u32);
-                    sums.into_iter()
-                        .map(move |s| std::array::from_fn(|c| s.iter().map(|sub| sub[c]).sum::<f64>() / per))
-                })
-                .collect()
-        })
-        .collect()
+struct Batches {
+    sums: Vec<Vec<SubpixelSums>>,
+    /// Samples per subpixel in each batch.
+    per_batch: u32,
+}
+
+impl Batches {
+    fn render(path: SimdPath, req: &RenderRequest, k: u32) -> Batches {
+        use rayon::prelude::*;
+        let engine = Fast::with_path(&Scene::cornell(), req, path).unwrap();
+        let n = req.samples_per_subpixel();
+        assert_eq!(n % k, 0);
+        let sums = (0..k)
+            .map(|b| {
+                (0..req.height)
+                    .into_par_iter()
+                    .flat_map_iter(|y| {
+                        let mut sums = vec![[[0.0; 3]; 4]; req.width as usize];
+                        engine
+                            .accumulate_span(y, 0, b * n / k..(b + 1) * n / k, &mut sums, &CancelToken::new())
+                            .unwrap();
+                        sums
+                    })
+                    .collect()
+            })
+            .collect();
+        Batches { sums, per_batch: n / k }
+    }
+
+    /// Each batch's per-pixel mean radiance, unclamped.
+    fn unclamped(&self) -> Vec<Vec<[f64; 3]>> {
+        let per = f64::from(4 * self.per_batch);
+        self.sums
+            .iter()
+            .map(|img| {
+                img.iter().map(|s| std::array::from_fn(|c| s.iter().map(|sub| sub[c]).sum::<f64>() / per)).collect()
+            })
+            .collect()
+    }
+
+    /// The image all the batches make together, clamped as smallpt does: the render's pixels.
+    fn image(&self) -> Vec<[f32; 3]> {
+        let n = self.per_batch * self.sums.len() as u32;
+        (0..self.sums[0].len())
+            .map(|i| {
+                let mut total: SubpixelSums = [[0.0; 3]; 4];
+                for b in &self.sums {
+                    for (t, s) in total.iter_mut().zip(&b[i]) {
+                        (0..3).for_each(|c| t[c] += s[c]);
+                    }
+                }
+                let p = resolve(&total, n);
+                [p.x as f32, p.y as f32, p.z as f32]
+            })
+            .collect()
+    }
+}
+
+/// nee at 128×96 spp 1024 (seed 4) on `path` in 8 batches, rendered once and shared.
+fn nee_1024(path: SimdPath) -> &'static Batches {
+    static RENDERS: [OnceLock<Batches>; 4] = [const { OnceLock::new() }; 4];
+    RENDERS[path as usize].get_or_init(|| Batches::render(path, &request(EngineKind::Nee, 128, 96, 1024, 4), 8))
 }
 
 fn channel_means(img: &[[f32; 3]]) -> [f64; 3] {
@@ -90,7 +134,14 @@ fn rmse(a: &[[f32; 3]], b: &[[f32; 3]]) -> f64 {
 fn every_path_matches_the_4096spp_reference_at_a_quarter_of_the_samples() {
     let want = reference("smallpt-128x96-4096spp.pfm");
     for path in paths() {
-        let got = as_f32(&render_on(path, &Scene::cornell(), &request(EngineKind::Nee, 128, 96, 1024, 0)));
+        let got = nee_1024(path).image();
+        // The batches add up to the render (a few rows, checked bit for bit).
+        let engine = Fast::with_path(&Scene::cornell(), &request(EngineKind::Nee, 128, 96, 1024, 4), path).unwrap();
+        for y in [0, 50] {
+            let mut row = vec![Rgb::ZERO; 128];
+            engine.render_row(y, &mut row, &CancelToken::new()).unwrap();
+            assert!(as_f32(&row)[..] == got[y as usize * 128..][..128], "{}: row {y}", path.name());
+        }
         let (mg, mw) = (channel_means(&got), channel_means(&want.pixels));
         let rmse = rmse(&got, &want.pixels);
         eprintln!("{} nee 1024: rmse {rmse:.4}, means {mg:.4?} vs {mw:.4?}", path.name());
@@ -137,9 +188,9 @@ fn unbiased_per_region_against_a_long_fast_render() {
         ("caustic under the glass ball", 84..94, 9..13),
         ("the light in the mirror ball", 46..51, 33..37),
     ];
-    let fast = unclamped(SimdPath::detected(), &request(EngineKind::Fast, 128, 96, 4096, 3), 8);
+    let fast = Batches::render(SimdPath::detected(), &request(EngineKind::Fast, 128, 96, 4096, 3), 8).unclamped();
     for path in paths() {
-        let nee = unclamped(path, &request(EngineKind::Nee, 128, 96, 1024, 4), 8);
+        let nee = nee_1024(path).unclamped();
         for (name, x, y) in regions.clone() {
             let ((f, fe), (n, ne)) = (region(&fast, x.clone(), y.clone()), region(&nee, x, y));
             let z = (n - f) / (fe * fe + ne * ne).sqrt();
