@@ -35,13 +35,15 @@ pub(super) struct CameraRays {
     pub o: [[f32; MAX_W]; 3],
     pub d: [[f32; MAX_W]; 3],
     pub rng: [u32; MAX_W],
+    /// The sample index (in the batch) of each ray.
+    pub sample: [u32; MAX_W],
 }
 
 impl CameraRays {
     /// Holds no rays yet.
     pub fn new() -> CameraRays {
         let z = [[0.0; MAX_W]; 3];
-        CameraRays { first: u32::MAX - MAX_W as u32, o: z, d: z, rng: [0; MAX_W] }
+        CameraRays { first: u32::MAX - MAX_W as u32, o: z, d: z, rng: [0; MAX_W], sample: [0; MAX_W] }
     }
 }
 
@@ -71,6 +73,7 @@ impl Camera {
         let (mut p, mut sub, mut k) = (j0 / (4 * n), j0 / n % 4, j0 % n);
         let (mut px, mut key, mut sx, mut sy) = ([0u32; MAX_W], [0u32; MAX_W], [0f32; MAX_W], [0f32; MAX_W]);
         for i in 0..L::W {
+            cams.sample[i] = j0 + i as u32;
             (px[i], key[i]) = (x0 + p, (s.first + k) << 2 | sub);
             (sx[i], sy[i]) = (SUBPIXELS[sub as usize].0 as f32, SUBPIXELS[sub as usize].1 as f32);
             k += 1;

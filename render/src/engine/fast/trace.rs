@@ -8,7 +8,7 @@ use super::camera::{Camera, CameraRays, Samples};
 use super::intersect::{Spheres, nearest, spheres};
 use super::lanes::{LaneJob, Lanes, MAX_W};
 use super::light::Light;
-use super::math::{sel3, set_bits, splat_v, store3};
+use super::math::{V3, sel3, set_bits, splat_v, store3};
 use super::shade::{Hit, Paths, Splits, scatter};
 use super::tables::Tables;
 
@@ -119,6 +119,10 @@ impl Trace {
         let spheres = spheres(l, &self.tables);
         let mut next = 0;
         let mut active = 0u64;
+        if L::EXPAND {
+            self.run_expanding::<L, NEE>(l, light, &spheres, &mut p, &mut st, work, &mut cams);
+            return;
+        }
         for lane in 0..L::W {
             if next < total {
                 self.start(l, &mut p, &mut st, lane, next, work, &mut cams);
@@ -142,10 +146,7 @@ impl Trace {
                     push(l, &p, &mut st, i);
                 }
                 if NEE && done >> i & 1 == 1 {
-                    let g = [l.get(p.gathered.x, i), l.get(p.gathered.y, i), l.get(p.gathered.z, i)];
-                    let r = &mut work.results[st.sample[i] as usize];
-                    (0..3).for_each(|c| r[c] += g[c]);
-                    p.gathered = sel3(l, l.lane(i), zero, p.gathered);
+                    flush(l, &mut p, &st, i, &mut work.results);
                 }
                 if done >> i & 1 == 1 && !pop(l, &mut p, &mut st, i) {
                     if next < total {
@@ -157,6 +158,113 @@ impl Trace {
                     }
                 }
             }
+        }
+    }
+
+    /// [`Trace::run`]'s loop where [`Lanes::EXPAND`]: lanes whose path ended with nothing
+    /// pending take the next samples all at once (one `vexpand` per component from the camera
+    /// rays) instead of one by one; only glass branches (rare) are handled lane by lane. Each
+    /// lane still takes samples in the same order, so the results are the same.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn run_expanding<L: Lanes, const NEE: bool>(
+        &self,
+        l: L,
+        light: &Light,
+        spheres: &Spheres<L>,
+        p: &mut Paths<L>,
+        st: &mut State,
+        work: &mut Work,
+        cams: &mut CameraRays,
+    ) {
+        let total = work.pixels * 4 * work.samples.count;
+        let all = if L::W >= 32 { u32::MAX } else { (1u32 << L::W) - 1 };
+        // Lanes with no sample, and lanes with a glass branch on their stack.
+        let (mut idle, mut pending) = (0u32, 0u32);
+        let mut samples = l.splat_u(IDLE);
+        let mut next = 0;
+        self.refill(l, p, all, &mut next, total, &mut samples, &mut idle, work, cams);
+        l.store_u(samples, &mut st.sample);
+        while idle != all {
+            work.segments += u64::from((all & !idle).count_ones());
+            #[cfg(test)]
+            {
+                let out = super::intersect::outside_box(l, &self.tables, p.o);
+                work.outside += u64::from((out & !idle).count_ones());
+            }
+            let (done, split) = self.step::<L, NEE>(l, light, spheres, p, st, &mut work.results);
+            let (done, split) = (done & !idle, split & !idle);
+            let rare = split | (done & pending);
+            for i in set_bits(rare) {
+                if split >> i & 1 == 1 {
+                    push(l, p, st, i);
+                }
+                if done >> i & 1 == 1 {
+                    if NEE {
+                        flush(l, p, st, i, &mut work.results);
+                    }
+                    // A lane that split or had a branch pending has one to continue with.
+                    pop(l, p, st, i);
+                }
+                pending = pending & !(1 << i) | u32::from(st.depth_of_stack[i] > 0) << i;
+            }
+            let fresh = done & !rare;
+            if fresh != 0 {
+                if NEE {
+                    for i in set_bits(fresh) {
+                        flush(l, p, st, i, &mut work.results);
+                    }
+                }
+                self.refill(l, p, fresh, &mut next, total, &mut samples, &mut idle, work, cams);
+                l.store_u(samples, &mut st.sample);
+            }
+        }
+    }
+
+    /// Starts the next samples in the lanes `fresh`, lowest lane first; lanes left over when the
+    /// batch runs out go idle.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn refill<L: Lanes>(
+        &self,
+        l: L,
+        p: &mut Paths<L>,
+        fresh: u32,
+        next: &mut u32,
+        total: u32,
+        samples: &mut L::U,
+        idle: &mut u32,
+        work: &Work,
+        cams: &mut CameraRays,
+    ) {
+        let take = fresh.count_ones().min(total - *next);
+        let mut starting = fresh;
+        for _ in take..fresh.count_ones() {
+            starting &= !(1 << (31 - starting.leading_zeros()));
+        }
+        if starting != 0 {
+            if !(cams.first <= *next && *next + take <= cams.first + L::W as u32) {
+                self.camera.rays(l, *next, &work.samples, cams);
+            }
+            let r = (*next - cams.first) as usize;
+            let m = l.mask_of(starting);
+            let ex = |a: &[[f32; MAX_W]; 3], v: V3<L::F>| V3 {
+                x: l.expand(m, &a[0][r..], v.x),
+                y: l.expand(m, &a[1][r..], v.y),
+                z: l.expand(m, &a[2][r..], v.z),
+            };
+            (p.o, p.d) = (ex(&cams.o, p.o), ex(&cams.d, p.d));
+            p.thr = sel3(l, m, splat_v(l, [1.0; 3]), p.thr);
+            p.depth = l.select(m, l.splat(0.0), p.depth);
+            p.rng = l.expand_u(m, &cams.rng[r..], p.rng);
+            p.after_diffuse = l.select(m, l.splat(0.0), p.after_diffuse);
+            *samples = l.expand_u(m, &cams.sample[r..], *samples);
+            *next += take;
+        }
+        let ending = fresh & !starting;
+        if ending != 0 {
+            *samples = l.select_u(l.mask_of(ending), l.splat_u(IDLE), *samples);
+            *idle |= ending;
         }
     }
 
@@ -235,6 +343,15 @@ impl Trace {
         }
         (done, split)
     }
+}
+
+/// Adds what lane `i`'s shadow rays gathered to its sample, and clears it.
+#[inline(always)]
+fn flush<L: Lanes>(l: L, p: &mut Paths<L>, st: &State, i: usize, results: &mut [[f32; 3]]) {
+    let g = [l.get(p.gathered.x, i), l.get(p.gathered.y, i), l.get(p.gathered.z, i)];
+    let r = &mut results[st.sample[i] as usize];
+    (0..3).for_each(|c| r[c] += g[c]);
+    p.gathered = sel3(l, l.lane(i), splat_v(l, [0.0; 3]), p.gathered);
 }
 
 #[inline(always)]

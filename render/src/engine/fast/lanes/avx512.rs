@@ -172,4 +172,20 @@ impl Lanes for Avx512 {
     fn to_f(self, v: __m512i) -> F16 {
         F16(unsafe { _mm512_cvtepi32_ps(v) }) // v as f32
     }
+    const EXPAND: bool = true;
+    #[inline(always)]
+    fn mask_of(self, bits: u32) -> M16 {
+        M16(bits as u16) // lane i = bit i
+    }
+    #[inline(always)]
+    fn expand(self, m: M16, src: &[f32], old: F16) -> F16 {
+        // vexpandps reads only as many elements as the mask has lanes.
+        let src = &src[..m.0.count_ones() as usize];
+        F16(unsafe { _mm512_mask_expandloadu_ps(old.0, m.0, src.as_ptr()) }) // m lanes ← src[0..]
+    }
+    #[inline(always)]
+    fn expand_u(self, m: M16, src: &[u32], old: __m512i) -> __m512i {
+        let src = &src[..m.0.count_ones() as usize];
+        unsafe { _mm512_mask_expandloadu_epi32(old, m.0, src.as_ptr().cast()) } // m lanes ← src[0..]
+    }
 }

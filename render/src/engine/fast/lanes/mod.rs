@@ -276,6 +276,41 @@ pub(super) trait Lanes: Copy {
     fn mul_u(self, a: Self::U, b: Self::U) -> Self::U;
     /// u32 lanes (below 2^31) as floats.
     fn to_f(self, v: Self::U) -> Self::F;
+    /// Whether [`Lanes::mask_of`] and the expands are a few instructions on this path (AVX-512's
+    /// bit masks and `vexpand`), so the trace loop refills finished lanes all at once rather than
+    /// lane by lane. The defaults below are correct on every path, for tests, and slow.
+    const EXPAND: bool = false;
+    /// The mask with lane i true where bit i of `bits` is set.
+    #[inline(always)]
+    fn mask_of(self, bits: u32) -> Self::M {
+        let mut m = self.lt(self.splat(0.0), self.splat(0.0));
+        for i in (0..Self::W).filter(|i| bits >> i & 1 == 1) {
+            m = m | self.lane(i);
+        }
+        m
+    }
+    /// The lanes of `m`, lowest first, take `src[0]`, `src[1]`, …; the others keep `old`.
+    #[inline(always)]
+    fn expand(self, m: Self::M, src: &[f32], old: Self::F) -> Self::F {
+        let mut a = [0.0; 16];
+        self.store(old, &mut a);
+        let bits = self.bits(m);
+        for (i, &v) in (0..Self::W).filter(|i| bits >> i & 1 == 1).zip(src) {
+            a[i] = v;
+        }
+        self.load(&a)
+    }
+    /// [`Lanes::expand`] for u32 lanes.
+    #[inline(always)]
+    fn expand_u(self, m: Self::M, src: &[u32], old: Self::U) -> Self::U {
+        let mut a = [0; 16];
+        self.store_u(old, &mut a);
+        let bits = self.bits(m);
+        for (i, &v) in (0..Self::W).filter(|i| bits >> i & 1 == 1).zip(src) {
+            a[i] = v;
+        }
+        self.load_u(&a)
+    }
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
@@ -332,6 +367,23 @@ mod tests {
                     assert_eq!(got[j], if j == i { -1.0 } else { v[j] }, "lane({i}), lane {j}");
                 }
                 assert_eq!(l.bits(l.eq(l.load(&v), l.splat(v[i]))), 1 << i, "eq, lane {i}");
+            }
+            // `mask_of` and the expands, for a few masks.
+            let src: [f32; 16] = std::array::from_fn(|i| 100.0 + i as f32);
+            let src_u: [u32; 16] = std::array::from_fn(|i| 200 + i as u32);
+            let lanes = if L::W >= 32 { u32::MAX } else { (1u32 << L::W) - 1 };
+            for bits in [0u32, 1, 0b1011, 0x8421, 0xffff, 0x7ffe, 0x1234].map(|b| b & lanes) {
+                let m = l.mask_of(bits);
+                assert_eq!(l.bits(m), bits, "mask_of");
+                let (mut f, mut u) = ([0f32; 16], [0u32; 16]);
+                l.store(l.expand(m, &src[..bits.count_ones() as usize], l.load(&v)), &mut f);
+                l.store_u(l.expand_u(m, &src_u[..bits.count_ones() as usize], l.load_u(&idx)), &mut u);
+                let mut k = 0;
+                for i in 0..L::W {
+                    let (wf, wu) = if bits >> i & 1 == 1 { (src[k], src_u[k]) } else { (v[i], idx[i]) };
+                    k += (bits >> i & 1) as usize;
+                    assert_eq!((f[i], u[i]), (wf, wu), "expand {bits:#x}, lane {i}");
+                }
             }
         }
     }
