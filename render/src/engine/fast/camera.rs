@@ -17,6 +17,9 @@ pub(super) struct Camera {
     inv_width: f32,
     inv_height: f32,
     seed: u32,
+    /// Each subpixel's corner in the pixel, x and y, as lookup tables.
+    sub_x: [f32; 16],
+    sub_y: [f32; 16],
 }
 
 /// Which samples a batch traces: of row `y` (smallpt's y, 0 at the bottom), pixels `x0 ..`, and
@@ -60,6 +63,8 @@ impl Camera {
             inv_width: 1.0 / width as f32,
             inv_height: 1.0 / height as f32,
             seed,
+            sub_x: std::array::from_fn(|i| SUBPIXELS.get(i).map_or(0.0, |s| s.0 as f32)),
+            sub_y: std::array::from_fn(|i| SUBPIXELS.get(i).map_or(0.0, |s| s.1 as f32)),
         }
     }
 
@@ -69,28 +74,27 @@ impl Camera {
     /// subpixel), so a sample is the same whichever batch or pass traces it.
     #[inline(always)]
     pub fn rays<L: Lanes>(&self, l: L, j0: u32, s: &Samples, cams: &mut CameraRays) {
-        let (n, y, x0) = (s.count, s.y, s.x0);
-        let (mut p, mut sub, mut k) = (j0 / (4 * n), j0 / n % 4, j0 % n);
-        let (mut px, mut key, mut sx, mut sy) = ([0u32; MAX_W], [0u32; MAX_W], [0f32; MAX_W], [0f32; MAX_W]);
-        for i in 0..L::W {
-            cams.sample[i] = j0 + i as u32;
-            (px[i], key[i]) = (x0 + p, (s.first + k) << 2 | sub);
-            (sx[i], sy[i]) = (SUBPIXELS[sub as usize].0 as f32, SUBPIXELS[sub as usize].1 as f32);
-            k += 1;
-            if k == n {
-                (k, sub) = (0, sub + 1);
-                if sub == 4 {
-                    (sub, p) = (0, p + 1);
-                }
-            }
-        }
+        let (n, y) = (s.count, s.y);
+        // Sample j is pixel q / 4, subpixel q mod 4, index first + j − q·n, for q = ⌊j / n⌋. In
+        // f32, (j + ½)·(1/n) is within (j/n)·2⁻²³ of (j + ½)/n, which lies ½/n or more from an
+        // integer: for j < 2²² (a batch holds far fewer samples) its integer part is q.
+        debug_assert!(j0 + L::W as u32 <= 1 << 22);
+        let j = l.add_u(l.splat_u(j0), l.iota_u());
+        let q = l.to_u((l.to_f(j) + l.splat(0.5)) * l.splat(1.0 / n as f32));
+        let p = l.shr_u::<2>(q);
+        let sub = l.sub_u(q, l.shl_u::<2>(p));
+        let k = l.sub_u(j, l.mul_u(q, l.splat_u(n)));
+        let px = l.add_u(l.splat_u(s.x0), p);
+        let key = l.or_u(l.shl_u::<2>(l.add_u(l.splat_u(s.first), k)), sub);
+        let (sx, sy) = (l.lookup(&self.sub_x, sub), l.lookup(&self.sub_y, sub));
+        l.store_u(j, &mut cams.sample);
         let row = l.splat_u(hash32(hash32(self.seed) ^ y));
-        let mut rng = seed(l, seed(l, row, l.load_u(&px)), l.load_u(&key));
+        let mut rng = seed(l, seed(l, row, px), key);
         let dx = tent(l, l.splat(2.0) * uniform(l, &mut rng));
         let dy = tent(l, l.splat(2.0) * uniform(l, &mut rng));
         let half = l.splat(0.5);
-        let fx = ((l.load(&sx) + half + dx) * half + l.to_f(l.load_u(&px))) * l.splat(self.inv_width) - half;
-        let fy = ((l.load(&sy) + half + dy) * half + l.splat(y as f32)) * l.splat(self.inv_height) - half;
+        let fx = ((sx + half + dx) * half + l.to_f(px)) * l.splat(self.inv_width) - half;
+        let fy = ((sy + half + dy) * half + l.splat(y as f32)) * l.splat(self.inv_height) - half;
         let d = splat_v(l, self.cx) * fx + splat_v(l, self.cy) * fy + splat_v(l, self.d);
         let d = d * (l.splat(1.0) / l.sqrt(dot(l, d, d)));
         store3(l, fma3(l, d, l.splat(self.near), splat_v(l, self.o)), &mut cams.o);

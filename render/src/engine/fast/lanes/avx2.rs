@@ -141,4 +141,16 @@ impl Lanes for Avx2 {
     fn to_f(self, v: __m256i) -> F8 {
         F8(unsafe { _mm256_cvtepi32_ps(v) }) // v as f32
     }
+    #[inline(always)]
+    fn add_u(self, a: __m256i, b: __m256i) -> __m256i {
+        unsafe { _mm256_add_epi32(a, b) } // a + b mod 2^32
+    }
+    #[inline(always)]
+    fn sub_u(self, a: __m256i, b: __m256i) -> __m256i {
+        unsafe { _mm256_sub_epi32(a, b) } // a - b mod 2^32
+    }
+    #[inline(always)]
+    fn to_u(self, v: F8) -> __m256i {
+        unsafe { _mm256_cvttps_epi32(v.0) } // v truncated to an integer
+    }
 }

@@ -172,6 +172,18 @@ impl Lanes for Avx512 {
     fn to_f(self, v: __m512i) -> F16 {
         F16(unsafe { _mm512_cvtepi32_ps(v) }) // v as f32
     }
+    #[inline(always)]
+    fn add_u(self, a: __m512i, b: __m512i) -> __m512i {
+        unsafe { _mm512_add_epi32(a, b) } // a + b mod 2^32
+    }
+    #[inline(always)]
+    fn sub_u(self, a: __m512i, b: __m512i) -> __m512i {
+        unsafe { _mm512_sub_epi32(a, b) } // a - b mod 2^32
+    }
+    #[inline(always)]
+    fn to_u(self, v: F16) -> __m512i {
+        unsafe { _mm512_cvttps_epi32(v.0) } // v truncated to an integer
+    }
     const EXPAND: bool = true;
     #[inline(always)]
     fn mask_of(self, bits: u32) -> M16 {

@@ -276,6 +276,18 @@ pub(super) trait Lanes: Copy {
     fn mul_u(self, a: Self::U, b: Self::U) -> Self::U;
     /// u32 lanes (below 2^31) as floats.
     fn to_f(self, v: Self::U) -> Self::F;
+    /// a + b mod 2³².
+    fn add_u(self, a: Self::U, b: Self::U) -> Self::U;
+    /// a − b mod 2³².
+    fn sub_u(self, a: Self::U, b: Self::U) -> Self::U;
+    /// Float lanes in [0, 2³¹) truncated to integers.
+    fn to_u(self, v: Self::F) -> Self::U;
+    /// (0, 1, …, W − 1).
+    #[inline(always)]
+    fn iota_u(self) -> Self::U {
+        const IOTA: [u32; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+        self.load_u(&IOTA)
+    }
     /// Whether [`Lanes::mask_of`] and the expands are a few instructions on this path (AVX-512's
     /// bit masks and `vexpand`), so the trace loop refills finished lanes all at once rather than
     /// lane by lane. The defaults below are correct on every path, for tests, and slow.
@@ -332,13 +344,16 @@ mod tests {
                 );
                 state = state.wrapping_mul(0x2545_f491).wrapping_add(1);
                 let (va, vb) = (l.load_u(&a), l.load_u(&b));
-                let mut got = [[0u32; 16]; 6];
+                let mut got = [[0u32; 16]; 9];
                 l.store_u(l.xor_u(va, vb), &mut got[0]);
                 l.store_u(l.or_u(va, vb), &mut got[1]);
                 l.store_u(l.shl_u::<13>(va), &mut got[2]);
                 l.store_u(l.shr_u::<17>(va), &mut got[3]);
                 l.store_u(l.mul_u(va, vb), &mut got[4]);
                 l.store_u(l.select_u(l.lt(l.to_f(l.shr_u::<1>(va)), l.to_f(l.shr_u::<1>(vb))), va, vb), &mut got[5]);
+                l.store_u(l.add_u(va, vb), &mut got[6]);
+                l.store_u(l.sub_u(va, vb), &mut got[7]);
+                l.store_u(l.to_u(l.to_f(l.shr_u::<9>(vb)) * l.splat(0.75)), &mut got[8]);
                 let mut f = [0f32; 16];
                 l.store(l.to_f(l.shr_u::<1>(vb)), &mut f);
                 for i in 0..L::W {
@@ -349,6 +364,9 @@ mod tests {
                     let pick = if ((a[i] >> 1) as f32) < ((b[i] >> 1) as f32) { a[i] } else { b[i] };
                     assert_eq!(got[5][i], pick, "select_u, lane {i}");
                     assert_eq!(f[i], (b[i] >> 1) as f32, "to_f, lane {i}");
+                    assert_eq!(got[6][i], a[i].wrapping_add(b[i]), "add_u, lane {i}");
+                    assert_eq!(got[7][i], a[i].wrapping_sub(b[i]), "sub_u, lane {i}");
+                    assert_eq!(got[8][i], ((b[i] >> 9) as f32 * 0.75) as u32, "to_u, lane {i}");
                 }
             }
             // `lane(i)` picks lane i alone, `get` reads it, `lookup`/`lookup8` read the table.

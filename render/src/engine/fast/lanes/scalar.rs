@@ -115,4 +115,16 @@ impl Lanes for Scalar {
     fn to_f(self, v: u32) -> f32 {
         v as f32
     }
+    #[inline(always)]
+    fn add_u(self, a: u32, b: u32) -> u32 {
+        a.wrapping_add(b)
+    }
+    #[inline(always)]
+    fn sub_u(self, a: u32, b: u32) -> u32 {
+        a.wrapping_sub(b)
+    }
+    #[inline(always)]
+    fn to_u(self, v: f32) -> u32 {
+        v as u32
+    }
 }

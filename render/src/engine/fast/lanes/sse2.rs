@@ -145,4 +145,16 @@ impl Lanes for Sse2 {
     fn to_f(self, v: __m128i) -> F4 {
         F4(unsafe { _mm_cvtepi32_ps(v) }) // v as f32
     }
+    #[inline(always)]
+    fn add_u(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_add_epi32(a, b) } // a + b mod 2^32
+    }
+    #[inline(always)]
+    fn sub_u(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_sub_epi32(a, b) } // a - b mod 2^32
+    }
+    #[inline(always)]
+    fn to_u(self, v: F4) -> __m128i {
+        unsafe { _mm_cvttps_epi32(v.0) } // v truncated to an integer
+    }
 }
