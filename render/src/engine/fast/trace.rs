@@ -117,12 +117,12 @@ impl Trace {
         };
         let mut cams = CameraRays::new();
         let spheres = spheres(l, &self.tables);
-        let mut next = 0;
-        let mut active = 0u64;
         if L::EXPAND {
             self.run_expanding::<L, NEE>(l, light, &spheres, &mut p, &mut st, work, &mut cams);
             return;
         }
+        let mut next = 0;
+        let mut active = 0u64;
         for lane in 0..L::W {
             if next < total {
                 self.start(l, &mut p, &mut st, lane, next, work, &mut cams);
@@ -204,7 +204,8 @@ impl Trace {
                         flush(l, p, st, i, &mut work.results);
                     }
                     // A lane that split or had a branch pending has one to continue with.
-                    pop(l, p, st, i);
+                    let popped = pop(l, p, st, i);
+                    debug_assert!(popped, "lane {i} had no branch to continue");
                 }
                 pending = pending & !(1 << i) | u32::from(st.depth_of_stack[i] > 0) << i;
             }
