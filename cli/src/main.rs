@@ -125,7 +125,9 @@ fn main() -> ExitCode {
 }
 
 /// Renders to stdout, or to a temporary file beside `out` renamed into place only when complete,
-/// so a failed render never leaves a partial image behind.
+/// so a failed render never leaves a partial image behind. A target that exists and is not a
+/// regular file (`/dev/null`, a FIFO, a terminal) is written in place: renaming a file over it
+/// would replace the device (run as root, `--out /dev/null` used to turn /dev/null into a file).
 fn run(
     req: &RenderRequest,
     opts: &RenderOptions<'_>,
@@ -136,8 +138,20 @@ fn run(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    let in_place = std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir());
     let result = if out == Path::new("-") {
         render_to_writer(req, opts, BufWriter::new(io::stdout())).map_err(Into::into)
+    } else if in_place {
+        // Progressive frames follow one another, as on stdout without the multipart framing.
+        let file = std::fs::OpenOptions::new().write(true).open(out)?;
+        if req.progressive {
+            let mut w = BufWriter::new(file);
+            let stats = render_progressive(&Scene::default(), req, opts, |frame| w.write_all(frame.image))?;
+            w.flush()?;
+            Ok(stats)
+        } else {
+            render_to_writer(req, opts, BufWriter::new(file)).map_err(Into::into)
+        }
     } else if req.progressive {
         // Each frame replaces the file whole: a reader never sees a partial image.
         render_progressive(&Scene::default(), req, opts, |frame| {

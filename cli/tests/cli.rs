@@ -139,3 +139,28 @@ fn progressive_rewrites_the_file_with_the_final_render() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("engine"));
 }
+
+/// A target that is not a regular file is written, not replaced: a FIFO gets the image and is
+/// still a FIFO afterwards (renaming the finished file over it used to replace it, and as root
+/// `--out /dev/null` turned /dev/null into a regular file).
+#[test]
+fn a_fifo_or_device_target_is_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success(), "mkfifo");
+    // The reader blocks until a writer opens the FIFO; a render that never does (the old rename)
+    // must fail the test, not hang it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || tx.send(std::fs::read(&fifo).unwrap()));
+    }
+    let args = ["--width", "8", "--height", "6", "--spp", "4", "--engine", "classic", "--format", "ppm"];
+    let o = render(&[&args[..], &["--out", fifo.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("nothing was written to the FIFO");
+    assert!(got == render(&[&args[..], &["--out", "-"]].concat()).stdout, "the FIFO got the image");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "still a FIFO");
+    assert_eq!(files_in(dir.path()), ["pipe"], "no temporary file left");
+}
