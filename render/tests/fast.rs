@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{paths, reference, render_with};
+use common::{as_f32, means, paths, reference, render_on, render_with, rmse};
 
 use render::engine::Engine;
 use render::engine::fast::{Fast, SimdPath};
@@ -22,27 +22,10 @@ fn request(width: u32, height: u32, spp: u32) -> RenderRequest {
     }
 }
 
-/// Renders every row of `req` on `path` directly through the engine (rows in parallel), top row
-/// first.
-fn render_on(path: SimdPath, req: &RenderRequest) -> Vec<[f32; 3]> {
-    use rayon::prelude::*;
-    let engine = Fast::with_path(&Scene::default(), req, path).unwrap();
-    assert_eq!(engine.path(), path);
-    let rows: Vec<Vec<[f32; 3]>> = (0..req.height)
-        .into_par_iter()
-        .map(|y| {
-            let mut row = vec![Rgb::ZERO; req.width as usize];
-            engine.render_row(y, &mut row, &CancelToken::new()).unwrap();
-            row.iter().map(|p| [p.x as f32, p.y as f32, p.z as f32]).collect()
-        })
-        .collect();
-    rows.concat()
-}
-
 /// The 128×96 spp 4096 render on `path`, rendered once and shared by the tests that need it.
 fn render_4096(path: SimdPath) -> &'static [[f32; 3]] {
     static RENDERS: [OnceLock<Vec<[f32; 3]>>; 4] = [const { OnceLock::new() }; 4];
-    RENDERS[path as usize].get_or_init(|| render_on(path, &request(128, 96, 4096)))
+    RENDERS[path as usize].get_or_init(|| as_f32(&render_on(path, &Scene::default(), &request(128, 96, 4096))))
 }
 
 /// Scalar and SSE2 do the same IEEE operations in the same order (no FMA in either), so they
@@ -50,34 +33,24 @@ fn render_4096(path: SimdPath) -> &'static [[f32; 3]] {
 #[test]
 fn scalar_is_sse2_bit_for_bit() {
     let req = request(64, 48, 32);
-    assert_eq!(render_on(SimdPath::Scalar, &req), render_on(SimdPath::Sse2, &req));
+    assert!(render_on(SimdPath::Scalar, &Scene::default(), &req) == render_on(SimdPath::Sse2, &Scene::default(), &req));
 }
 
 #[test]
 fn scalar_matches_the_64spp_reference() {
-    check(SimdPath::Scalar, "smallpt-256x192-64spp.pfm", &render_on(SimdPath::Scalar, &request(256, 192, 64)), 0.174);
-}
-
-fn means(img: &[[f32; 3]]) -> [f64; 3] {
-    let mut m = [0.0; 3];
-    for p in img {
-        for c in 0..3 {
-            m[c] += f64::from(p[c]);
-        }
-    }
-    m.map(|v| v / img.len() as f64)
+    check(
+        SimdPath::Scalar,
+        "smallpt-256x192-64spp.pfm",
+        &as_f32(&render_on(SimdPath::Scalar, &Scene::default(), &request(256, 192, 64))),
+        0.174,
+    );
 }
 
 /// RMSE within 1.3× the reference README's noise floor and every channel mean within 1 %.
 fn check(path: SimdPath, name: &str, got: &[[f32; 3]], floor: f64) {
     let want = reference(name);
     assert_eq!(got.len(), want.pixels.len());
-    let se: f64 = got
-        .iter()
-        .zip(&want.pixels)
-        .flat_map(|(a, b)| (0..3).map(move |c| (f64::from(a[c]) - f64::from(b[c])).powi(2)))
-        .sum();
-    let rmse = (se / (got.len() * 3) as f64).sqrt();
+    let rmse = rmse(got, &want.pixels);
     let (mg, mw) = (means(got), means(&want.pixels));
     eprintln!("{} {name}: rmse {rmse:.4} (floor {floor}), means {mg:.4?} vs {mw:.4?}", path.name());
     assert!(rmse <= 1.3 * floor, "{}: rmse {rmse} over 1.3 × {floor}", path.name());
@@ -97,7 +70,12 @@ fn every_path_matches_the_4096spp_reference() {
 #[test]
 fn every_path_matches_the_64spp_reference() {
     for path in paths() {
-        check(path, "smallpt-256x192-64spp.pfm", &render_on(path, &request(256, 192, 64)), 0.174);
+        check(
+            path,
+            "smallpt-256x192-64spp.pfm",
+            &as_f32(&render_on(path, &Scene::default(), &request(256, 192, 64))),
+            0.174,
+        );
     }
 }
 

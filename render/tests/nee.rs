@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{paths, reference, render_with};
+use common::{as_f32, means, paths, reference, render_on, render_with, rmse};
 use render::color::{SubpixelSums, resolve};
 use render::engine::Engine;
 use render::engine::fast::{Fast, NoLight, SimdPath};
@@ -15,20 +15,6 @@ use std::sync::OnceLock;
 
 fn request(engine: EngineKind, width: u32, height: u32, spp: u32, seed: u32) -> RenderRequest {
     RenderRequest { width, height, spp, engine, format: Format::Pfm, seed, ..RenderRequest::default() }
-}
-
-/// Every row of `req` on `path` through the engine, top row first.
-fn render_on(path: SimdPath, scene: &Scene, req: &RenderRequest) -> Vec<Rgb> {
-    use rayon::prelude::*;
-    let engine = Fast::with_path(scene, req, path).unwrap();
-    (0..req.height)
-        .into_par_iter()
-        .flat_map_iter(|y| {
-            let mut row = vec![Rgb::ZERO; req.width as usize];
-            engine.render_row(y, &mut row, &CancelToken::new()).unwrap();
-            row
-        })
-        .collect()
 }
 
 /// A render's per-subpixel sums (top row first) in `k` batches of consecutive sample indices:
@@ -98,14 +84,6 @@ fn nee_1024(path: SimdPath) -> &'static Batches {
     RENDERS[path as usize].get_or_init(|| Batches::render(path, &request(EngineKind::Nee, 128, 96, 1024, 4), 8))
 }
 
-fn channel_means(img: &[[f32; 3]]) -> [f64; 3] {
-    std::array::from_fn(|c| img.iter().map(|p| f64::from(p[c])).sum::<f64>() / img.len() as f64)
-}
-
-fn as_f32(img: &[Rgb]) -> Vec<[f32; 3]> {
-    img.iter().map(|p| [p.x as f32, p.y as f32, p.z as f32]).collect()
-}
-
 /// At smallpt's highest reference spp (128×96, 4096) the channel means are within 0.5 % of
 /// smallpt's, and the image is closer to smallpt's than a second smallpt render is (the README's
 /// floor): what is left is mostly the reference's own noise.
@@ -113,19 +91,13 @@ fn as_f32(img: &[Rgb]) -> Vec<[f32; 3]> {
 fn converged_means_match_smallpts_on_the_widest_path() {
     let want = reference("smallpt-128x96-4096spp.pfm");
     let got = as_f32(&render_on(SimdPath::detected(), &Scene::cornell(), &request(EngineKind::Nee, 128, 96, 4096, 0)));
-    let (mg, mw) = (channel_means(&got), channel_means(&want.pixels));
+    let (mg, mw) = (means(&got), means(&want.pixels));
     let rmse = rmse(&got, &want.pixels);
     eprintln!("nee 4096: rmse {rmse:.4} (smallpt vs smallpt 0.0245), means {mg:.4?} vs {mw:.4?}");
     for c in 0..3 {
         assert!((mg[c] - mw[c]).abs() <= 0.005 * mw[c], "channel {c}: {} vs smallpt's {}", mg[c], mw[c]);
     }
     assert!(rmse < 0.0245, "rmse {rmse}");
-}
-
-fn rmse(a: &[[f32; 3]], b: &[[f32; 3]]) -> f64 {
-    let se: f64 =
-        a.iter().zip(b).flat_map(|(p, q)| (0..3).map(move |c| (f64::from(p[c]) - f64::from(q[c])).powi(2))).sum();
-    (se / (a.len() * 3) as f64).sqrt()
 }
 
 /// Every path: at spp 1024 the image is already closer to smallpt's 4096 spp reference than a
@@ -142,7 +114,7 @@ fn every_path_matches_the_4096spp_reference_at_a_quarter_of_the_samples() {
             engine.render_row(y, &mut row, &CancelToken::new()).unwrap();
             assert!(as_f32(&row)[..] == got[y as usize * 128..][..128], "{}: row {y}", path.name());
         }
-        let (mg, mw) = (channel_means(&got), channel_means(&want.pixels));
+        let (mg, mw) = (means(&got), means(&want.pixels));
         let rmse = rmse(&got, &want.pixels);
         eprintln!("{} nee 1024: rmse {rmse:.4}, means {mg:.4?} vs {mw:.4?}", path.name());
         assert!(rmse < 0.0245, "{}: rmse {rmse}", path.name());

@@ -1,9 +1,11 @@
 //! What several test files share: a PFM decoder (the library only encodes PFM), the reference
-//! renders, the SIMD paths to test, and a render through the row driver.
+//! renders, the SIMD paths to test, renders through the fast engine and the row driver, and the
+//! image statistics the statistical tests compare.
 #![allow(dead_code)]
 
-use render::engine::fast::SimdPath;
-use render::{RenderOptions, RenderRequest, Rgb, RowOrder, Scene, render_rows};
+use render::engine::Engine;
+use render::engine::fast::{Fast, SimdPath};
+use render::{CancelToken, RenderOptions, RenderRequest, Rgb, RowOrder, Scene, render_rows};
 use std::io;
 use std::path::PathBuf;
 
@@ -27,6 +29,40 @@ pub fn paths() -> Vec<SimdPath> {
             ok
         })
         .collect()
+}
+
+/// Every row of `req` on `scene`, through the fast engine (`fast` or `nee`) on `path`, rows in
+/// parallel, top row first.
+pub fn render_on(path: SimdPath, scene: &Scene, req: &RenderRequest) -> Vec<Rgb> {
+    use rayon::prelude::*;
+    let engine = Fast::with_path(scene, req, path).unwrap();
+    assert_eq!(engine.path(), path);
+    (0..req.height)
+        .into_par_iter()
+        .flat_map_iter(|y| {
+            let mut row = vec![Rgb::ZERO; req.width as usize];
+            engine.render_row(y, &mut row, &CancelToken::new()).unwrap();
+            row
+        })
+        .collect()
+}
+
+/// An image's values as f32, as a PFM holds them.
+pub fn as_f32(img: &[Rgb]) -> Vec<[f32; 3]> {
+    img.iter().map(|p| [p.x as f32, p.y as f32, p.z as f32]).collect()
+}
+
+/// Per-channel means.
+pub fn means(img: &[[f32; 3]]) -> [f64; 3] {
+    std::array::from_fn(|c| img.iter().map(|p| f64::from(p[c])).sum::<f64>() / img.len() as f64)
+}
+
+/// Root-mean-square difference over every channel of every pixel.
+pub fn rmse(a: &[[f32; 3]], b: &[[f32; 3]]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let se: f64 =
+        a.iter().zip(b).flat_map(|(p, q)| (0..3).map(move |c| (f64::from(p[c]) - f64::from(q[c])).powi(2))).sum();
+    (se / (a.len() * 3) as f64).sqrt()
 }
 
 /// `req` rendered by the row driver on `threads` threads in row order `order`, top row first.
