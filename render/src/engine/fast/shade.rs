@@ -4,7 +4,7 @@
 
 use super::intersect::INF;
 use super::lanes::{Lanes, MAX_W};
-use super::math::{V3, cos_sin_2pi, dot, fma3, orthonormal_basis, sel3, store3};
+use super::math::{V3, cos_sin_2pi, dot, fma3, orthonormal_basis, sel3, splat_v, store3};
 use super::rng::uniform;
 use super::tables::{Surface, Tables};
 use crate::scene::GLASS_IOR;
@@ -27,6 +27,17 @@ pub(super) struct Paths<L: Lanes> {
     /// where the last bounce was diffuse (the light it then meets was sampled already), else 0.
     pub gathered: V3<L::F>,
     pub after_diffuse: L::F,
+}
+
+impl<L: Lanes> Paths<L> {
+    /// In lanes `m`, the state a camera ray starts with beside its origin, direction and stream:
+    /// throughput 1, depth 0, no diffuse bounce yet.
+    #[inline(always)]
+    pub fn begin(&mut self, l: L, m: L::M) {
+        self.thr = sel3(l, m, splat_v(l, [1.0; 3]), self.thr);
+        self.depth = l.select(m, l.splat(0.0), self.depth);
+        self.after_diffuse = l.select(m, l.splat(0.0), self.after_diffuse);
+    }
 }
 
 /// Reflected direction and throughput of the glass splits made in a step, per lane.
@@ -152,7 +163,6 @@ pub(super) fn scatter<L: Lanes>(
     // A path that hit a black sphere (smallpt's front wall or light: albedo 0) has throughput
     // 0 and can add only 0·L to its sample from here on: smallpt traces it on until roulette
     // ends it, about a fifth of all its segments; we end it.
-    let lanes = if L::W >= 32 { u32::MAX } else { (1u32 << L::W) - 1 };
     let diffuse = Surface::Diffuse.is(l, kind) & !miss & !black;
-    (l.bits(miss | dies | black) & lanes, l.bits(split) & lanes, Bounce { x, nl, weight, diffuse })
+    (l.bits(miss | dies | black) & L::ALL, l.bits(split) & L::ALL, Bounce { x, nl, weight, diffuse })
 }

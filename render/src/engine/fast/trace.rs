@@ -178,15 +178,14 @@ impl Trace {
         cams: &mut CameraRays,
     ) {
         let total = work.pixels * 4 * work.samples.count;
-        let all = if L::W >= 32 { u32::MAX } else { (1u32 << L::W) - 1 };
         // Lanes with no sample, and lanes with a glass branch on their stack.
         let (mut idle, mut pending) = (0u32, 0u32);
         let mut samples = l.splat_u(IDLE);
         let mut next = 0;
-        self.refill(l, p, all, &mut next, total, &mut samples, &mut idle, work, cams);
+        self.refill(l, p, L::ALL, &mut next, total, &mut samples, &mut idle, work, cams);
         l.store_u(samples, &mut st.sample);
-        while idle != all {
-            work.segments += u64::from((all & !idle).count_ones());
+        while idle != L::ALL {
+            work.segments += u64::from((L::ALL & !idle).count_ones());
             #[cfg(test)]
             {
                 let out = super::intersect::outside_box(l, &self.tables, p.o);
@@ -255,10 +254,8 @@ impl Trace {
                 z: l.expand(m, &a[2][r..], v.z),
             };
             (p.o, p.d) = (ex(&cams.o, p.o), ex(&cams.d, p.d));
-            p.thr = sel3(l, m, splat_v(l, [1.0; 3]), p.thr);
-            p.depth = l.select(m, l.splat(0.0), p.depth);
+            p.begin(l, m);
             p.rng = l.expand_u(m, &cams.rng[r..], p.rng);
-            p.after_diffuse = l.select(m, l.splat(0.0), p.after_diffuse);
             *samples = l.expand_u(m, &cams.sample[r..], *samples);
             *next += take;
         }
@@ -291,10 +288,8 @@ impl Trace {
         let col = |a: &[[f32; MAX_W]; 3]| [a[0][r], a[1][r], a[2][r]];
         p.o = sel3(l, m, splat_v(l, col(&cams.o)), p.o);
         p.d = sel3(l, m, splat_v(l, col(&cams.d)), p.d);
-        p.thr = sel3(l, m, splat_v(l, [1.0; 3]), p.thr);
-        p.depth = l.select(m, l.splat(0.0), p.depth);
+        p.begin(l, m);
         p.rng = l.select_u(m, l.splat_u(cams.rng[r]), p.rng);
-        p.after_diffuse = l.select(m, l.splat(0.0), p.after_diffuse);
         st.sample[i] = j;
         st.depth_of_stack[i] = 0;
     }

@@ -200,6 +200,8 @@ pub(super) fn dispatch<J: LaneJob>(path: SimdPath, job: J) -> J::Output {
 pub(super) trait Lanes: Copy {
     /// Number of lanes.
     const W: usize;
+    /// A [`Lanes::bits`] mask with every lane set.
+    const ALL: u32 = if Self::W >= 32 { u32::MAX } else { (1 << Self::W) - 1 };
     /// W floats.
     type F: Copy
         + Add<Output = Self::F>
@@ -389,8 +391,7 @@ mod tests {
             // `mask_of` and the expands, for a few masks.
             let src: [f32; 16] = std::array::from_fn(|i| 100.0 + i as f32);
             let src_u: [u32; 16] = std::array::from_fn(|i| 200 + i as u32);
-            let lanes = if L::W >= 32 { u32::MAX } else { (1u32 << L::W) - 1 };
-            for bits in [0u32, 1, 0b1011, 0x8421, 0xffff, 0x7ffe, 0x1234].map(|b| b & lanes) {
+            for bits in [0u32, 1, 0b1011, 0x8421, 0xffff, 0x7ffe, 0x1234].map(|b| b & L::ALL) {
                 let m = l.mask_of(bits);
                 assert_eq!(l.bits(m), bits, "mask_of");
                 let (mut f, mut u) = ([0f32; 16], [0u32; 16]);
