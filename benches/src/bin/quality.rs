@@ -37,13 +37,25 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// One engine's curve: (seconds, spp, RMSE) per render.
 type Curve = Vec<(f64, u32, f64)>;
 
-/// RMSE at `t` seconds on the log-log line through the two measured points around it.
-fn at_time(curve: &Curve, t: f64) -> Option<f64> {
-    curve.windows(2).find(|w| w[0].0 <= t && t <= w[1].0).map(|w| {
-        let ((t0, _, e0), (t1, _, e1)) = (w[0], w[1]);
-        let f = (t.ln() - t0.ln()) / (t1.ln() - t0.ln());
-        (e0.ln() + f * (e1.ln() - e0.ln())).exp()
+/// `y` at `x` on the log-log line through the two neighbouring points of `points` whose `x`
+/// values bracket it (in either order), if some do.
+fn log_log(points: impl Iterator<Item = (f64, f64)>, x: f64) -> Option<f64> {
+    let points: Vec<(f64, f64)> = points.collect();
+    points.windows(2).find(|w| (w[0].0 - x) * (w[1].0 - x) <= 0.0).map(|w| {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        let f = (x.ln() - x0.ln()) / (x1.ln() - x0.ln());
+        (y0.ln() + f * (y1.ln() - y0.ln())).exp()
     })
+}
+
+/// RMSE at `t` seconds.
+fn at_time(curve: &Curve, t: f64) -> Option<f64> {
+    log_log(curve.iter().map(|&(t, _, e)| (t, e)), t)
+}
+
+/// Seconds to reach RMSE `e`.
+fn time_to(curve: &Curve, e: f64) -> Option<f64> {
+    log_log(curve.iter().map(|&(t, _, e)| (e, t)), e)
 }
 
 fn main() {
@@ -85,14 +97,7 @@ fn main() {
     }
     // The time each engine needs for the RMSE nee reaches at `at` seconds.
     if let Some(target) = nee {
-        let need = |c: &Curve| {
-            c.windows(2).find(|w| w[0].2 >= target && target >= w[1].2).map(|w| {
-                let ((t0, _, e0), (t1, _, e1)) = (w[0], w[1]);
-                let f = (target.ln() - e0.ln()) / (e1.ln() - e0.ln());
-                (t0.ln() + f * (t1.ln() - t0.ln())).exp()
-            })
-        };
-        match need(&curves[0].1) {
+        match time_to(&curves[0].1, target) {
             Some(t) => println!("fast needs {t:.2} s for nee's RMSE at {at} s ({:.1}× the time)", t / at),
             None => println!("fast does not reach nee's RMSE at {at} s within spp {max_spp}"),
         }
