@@ -223,6 +223,16 @@ impl Shared {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Tells the merge, the band's other attempts and the scheduler that band `index` is
+    /// complete. Called by the attempt that completed it once it has logged its `part done`: the
+    /// merge may finish the image at once, and the response's end aborts every attempt still
+    /// running, so a line logged after this could be lost.
+    fn band_done(&self, index: usize) {
+        self.rows_in.notify_all();
+        self.done[index].send_replace(true);
+        self.wake.notify_one();
+    }
+
     /// Ends the fan-out (the first reason wins) and wakes everyone.
     fn end(&self, why: End) {
         self.lock().end.get_or_insert(why);
@@ -493,7 +503,8 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
             info!(part = index, %rows, attempt = label, worker = %url, ms = ms(elapsed), bytes = got, "part attempt dropped: another finished the band")
         }
         Ok(()) => {
-            info!(part = index, %rows, attempt = label, worker = %url, ms = ms(elapsed), bytes = got, status, "part done")
+            info!(part = index, %rows, attempt = label, worker = %url, ms = ms(elapsed), bytes = got, status, "part done");
+            shared.band_done(index);
         }
         Err(e) => warn!(
             part = index, %rows, attempt = label, worker = %url, ms = ms(elapsed), bytes = got, status,
@@ -602,7 +613,8 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Adds the bytes at `pos..` of band `index`'s data from one attempt; returns whether the band
-/// is now complete. Bytes another attempt already delivered must be the same.
+/// is now complete (the attempt then announces it, see [`Shared::band_done`]). Bytes another
+/// attempt already delivered must be the same.
 fn absorb(shared: &Shared, index: usize, pos: usize, data: &[u8]) -> Result<bool, AttemptError> {
     let mut p = shared.lock();
     let band = &mut p.bands[index];
@@ -625,7 +637,7 @@ fn absorb(shared: &Shared, index: usize, pos: usize, data: &[u8]) -> Result<bool
     }
     let complete = band.data.len() == band.expected;
     let (merging, taken, sent) = p.merging;
-    let wake_merge = merging == index && (complete || sent || p.bands[index].data.len() - taken >= BATCH);
+    let wake_merge = !complete && merging == index && (sent || p.bands[index].data.len() - taken >= BATCH);
     if complete {
         let band = &mut p.bands[index];
         band.done = true;
@@ -634,10 +646,6 @@ fn absorb(shared: &Shared, index: usize, pos: usize, data: &[u8]) -> Result<bool
     drop(p);
     if wake_merge {
         shared.rows_in.notify_all();
-    }
-    if complete {
-        shared.done[index].send_replace(true);
-        shared.wake.notify_one();
     }
     Ok(complete)
 }
