@@ -303,7 +303,9 @@ pub(super) trait Lanes: Copy {
         }
         m
     }
-    /// The lanes of `m`, lowest first, take `src[0]`, `src[1]`, …; the others keep `old`.
+    /// The lanes of `m`, lowest first, take `src[0]`, `src[1]`, …; the others keep `old`. `src`
+    /// holds at least W elements, so that a path may read W and pick (the ones past the mask's
+    /// count are ignored).
     #[inline(always)]
     fn expand(self, m: Self::M, src: &[f32], old: Self::F) -> Self::F {
         let mut a = [0.0; 16];
@@ -388,15 +390,15 @@ mod tests {
                 }
                 assert_eq!(l.bits(l.eq(l.load(&v), l.splat(v[i]))), 1 << i, "eq, lane {i}");
             }
-            // `mask_of` and the expands, for a few masks.
+            // `mask_of` and the expands: every 8-lane mask, and a few of 16.
             let src: [f32; 16] = std::array::from_fn(|i| 100.0 + i as f32);
             let src_u: [u32; 16] = std::array::from_fn(|i| 200 + i as u32);
-            for bits in [0u32, 1, 0b1011, 0x8421, 0xffff, 0x7ffe, 0x1234].map(|b| b & L::ALL) {
+            for bits in (0u32..256).chain([0x8421, 0xffff, 0x7ffe, 0x1234]).map(|b| b & L::ALL) {
                 let m = l.mask_of(bits);
                 assert_eq!(l.bits(m), bits, "mask_of");
                 let (mut f, mut u) = ([0f32; 16], [0u32; 16]);
-                l.store(l.expand(m, &src[..bits.count_ones() as usize], l.load(&v)), &mut f);
-                l.store_u(l.expand_u(m, &src_u[..bits.count_ones() as usize], l.load_u(&idx)), &mut u);
+                l.store(l.expand(m, &src[..L::W], l.load(&v)), &mut f);
+                l.store_u(l.expand_u(m, &src_u[..L::W], l.load_u(&idx)), &mut u);
                 let mut k = 0;
                 for i in 0..L::W {
                     let (wf, wu) = if bits >> i & 1 == 1 { (src[k], src_u[k]) } else { (v[i], idx[i]) };
