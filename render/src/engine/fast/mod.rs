@@ -17,6 +17,10 @@
 //!   0) has throughput zero and adds nothing more to its sample, so it ends there instead of
 //!   running on to roulette as in smallpt. Every sample's expected value and variance are
 //!   unchanged; this skips about a fifth of smallpt's segments (9.75 → 7.7 per camera sample).
+//! - **Deep paths end sooner**: past depth 64 the roulette survival is at most 1/2 (weight 2),
+//!   still unbiased. Such paths are rays circling inside the glass ball by total internal
+//!   reflection, an f32 artifact that smallpt's albedo of 0.999 let run for about a thousand
+//!   segments (see `shade.rs`): 7.7 → 7.45 segments per camera sample, 7 % less time.
 //! - **Counting**: one segment per ray–scene intersection query, as the classic engine counts;
 //!   the segments skipped above are not counted. Shadow rays are not segments.
 //! - **`engine=nee`** is this engine with next-event estimation: each diffuse hit also casts a
@@ -251,15 +255,15 @@ mod tests {
     }
 
     /// Paths are as long as the estimator makes them: smallpt's 9.75 segments per camera sample
-    /// less the dark tails (see the module docs), 7.66 measured. Runaway paths (a ray trapped by
-    /// rounding, say inside the glass ball) or leaks would move this long before they showed in
-    /// an image mean.
+    /// less the dark tails and most of the rays circling inside the glass ball (see the module
+    /// docs), 7.45 measured (7.66 with those rays left to the albedo's roulette). Runaway paths
+    /// or leaks would move this long before they showed in an image mean.
     #[test]
     fn segments_per_sample_are_the_estimators() {
         let req = pfm_request(64, 48, 5);
         let (_, segments) = render_with(&req, trace(&Scene::cornell(), &req, Tables::new));
         let per_sample = segments as f64 / req.total_samples() as f64;
-        assert!((7.4..7.9).contains(&per_sample), "{per_sample} segments per sample");
+        assert!((7.3..7.6).contains(&per_sample), "{per_sample} segments per sample");
     }
 
     /// The general path (every sphere on every step with smallpt's nearest-root-past-EPS rule, as

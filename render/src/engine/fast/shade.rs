@@ -11,6 +11,16 @@ use crate::scene::GLASS_IOR;
 
 /// Paths deeper than this continue only by Russian roulette on the surface's largest albedo.
 const ROULETTE_DEPTH: f32 = 5.0;
+/// Past this depth a path survives the roulette with probability at most `DEEP_SURVIVAL` (its
+/// weight then 1/`DEEP_SURVIVAL`: unbiased as any roulette is). Almost every path this deep is
+/// circling inside the glass ball by total internal reflection, which exact geometry does not
+/// allow (a ray that entered a sphere meets its surface from inside below the critical angle)
+/// but f32 rounding does: 94 % of a render's total internal reflections happen past depth 64.
+/// On smallpt's albedo of 0.999 such a path ran on for about a thousand segments that add
+/// nothing (2.7 % of all segments), and as the last live lane of a batch it kept the other
+/// lanes waiting: ending it soon made renders 7 % faster.
+const DEEP_DEPTH: f32 = 64.0;
+const DEEP_SURVIVAL: f32 = 0.5;
 /// At this depth or less, glass traces both the reflected and the refracted ray.
 pub(super) const SPLIT_DEPTH: f32 = 2.0;
 
@@ -106,11 +116,13 @@ pub(super) fn scatter<L: Lanes>(
     let depth = path.depth + l.splat(1.0);
     (path.o, path.depth) = (x, depth);
 
-    // Roulette past ROULETTE_DEPTH on the largest albedo p: survive with probability p, weight f/p.
+    // Roulette past ROULETTE_DEPTH on the largest albedo p (at most DEEP_SURVIVAL past
+    // DEEP_DEPTH): survive with probability p, weight f/p.
     let rng = &mut path.rng;
     let (u0, u1, u2) = (uniform(l, rng), uniform(l, rng), uniform(l, rng));
     let f = k.hit3(l, &k.color, id);
     let p = l.max(f.x, l.max(f.y, f.z));
+    let p = l.select(l.lt(l.splat(DEEP_DEPTH), depth), l.min(p, l.splat(DEEP_SURVIVAL)), p);
     let roulette = l.lt(l.splat(ROULETTE_DEPTH), depth);
     let dies = roulette & !l.lt(u0, p);
     let weight = path.thr.mul_each(f);
