@@ -18,6 +18,12 @@ pub const MAX_SPHERES: usize = 16;
 /// test groups.
 pub(super) const SMALL_RADIUS: f32 = 1e3;
 
+/// Up to this radius a hit point is put back on its sphere as centre + r·n: an ulp of the centre
+/// and of r·n is at most 8e-6 here, far below the error of a grazing hit's distance (the
+/// discriminant b² − C loses about an ulp of b², ~1e-3 at this scene's scale). Larger spheres
+/// (the walls, the light) keep the hit point as computed: an ulp of 1e5 is 8e-3.
+pub(super) const REPROJECT_RADIUS: f32 = 100.0;
+
 /// How a hit surface scatters, as a code in a float table so every lane looks its own up with
 /// the other shading data. Each [`Material`] maps to one code here, and `shade` asks for each
 /// by [`Surface::is`]: a material with no code does not compile.
@@ -82,6 +88,9 @@ pub(super) struct Tables {
     pub center: [[f32; MAX_SPHERES]; 3],
     /// 1 / radius.
     pub inv_radius: [f32; MAX_SPHERES],
+    /// The radius where hit points are put back on the sphere (see `shade::scatter`): spheres
+    /// up to [`REPROJECT_RADIUS`]; 0 for the others, whose hit points stay as computed.
+    pub reproject: [f32; MAX_SPHERES],
     pub emission: [[f32; MAX_SPHERES]; 3],
     /// 1 where the sphere emits, else 0.
     pub emits: [f32; MAX_SPHERES],
@@ -120,6 +129,7 @@ impl Tables {
             narrow: false,
             center: z,
             inv_radius: [0.0; MAX_SPHERES],
+            reproject: [0.0; MAX_SPHERES],
             emission: z,
             emits: [0.0; MAX_SPHERES],
             color: z,
@@ -151,6 +161,7 @@ impl Tables {
                 k.center[j][h] = c[j] as f32;
             }
             k.inv_radius[h] = (1.0 / s.radius) as f32;
+            k.reproject[h] = if s.radius <= f64::from(REPROJECT_RADIUS) { s.radius as f32 } else { 0.0 };
             let (e, f) = (s.emission, s.color);
             [k.emission[0][h], k.emission[1][h], k.emission[2][h]] = [e.x as f32, e.y as f32, e.z as f32];
             k.emits[h] = if e == Vec3::ZERO { 0.0 } else { 1.0 };
