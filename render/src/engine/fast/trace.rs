@@ -143,12 +143,7 @@ impl Trace {
         while active > 0 {
             work.segments += active;
             #[cfg(test)]
-            {
-                let out = super::intersect::outside_box(l, &self.tables, p.o);
-                work.outside += set_bits(out).filter(|&i| st.sample[i] != IDLE).count() as u64;
-                let deep = l.bits(l.lt(l.splat(DEEP), p.depth));
-                work.deep += set_bits(deep).filter(|&i| st.sample[i] != IDLE).count() as u64;
-            }
+            self.count_strays(l, &p, (0..L::W).filter(|&i| st.sample[i] != IDLE).fold(0, |m, i| m | 1 << i), work);
             let (done, split) = self.step::<L, NEE>(l, light, &spheres, &mut p, &mut st, &mut work.results);
             for i in set_bits(done | split) {
                 if st.sample[i] == IDLE {
@@ -199,11 +194,7 @@ impl Trace {
         while idle != L::ALL {
             work.segments += u64::from((L::ALL & !idle).count_ones());
             #[cfg(test)]
-            {
-                let out = super::intersect::outside_box(l, &self.tables, p.o);
-                work.outside += u64::from((out & !idle).count_ones());
-                work.deep += u64::from((l.bits(l.lt(l.splat(DEEP), p.depth)) & !idle).count_ones());
-            }
+            self.count_strays(l, p, L::ALL & !idle, work);
             let (done, split) = self.step::<L, NEE>(l, light, spheres, p, st, &mut work.results);
             let (done, split) = (done & !idle, split & !idle);
             let rare = split | (done & pending);
@@ -232,6 +223,16 @@ impl Trace {
                 l.store_u(samples, &mut st.sample);
             }
         }
+    }
+
+    /// Counts the `live` lanes whose ray starts outside smallpt's box ([`Work::outside`]) or
+    /// whose path is past [`DEEP`] ([`Work::deep`]).
+    #[cfg(test)]
+    #[inline(always)]
+    fn count_strays<L: Lanes>(&self, l: L, p: &Paths<L>, live: u32, work: &mut Work) {
+        let out = super::intersect::outside_box(l, &self.tables, p.o);
+        work.outside += u64::from((out & live).count_ones());
+        work.deep += u64::from((l.bits(l.lt(l.splat(DEEP), p.depth)) & live).count_ones());
     }
 
     /// Starts the next samples in the lanes `fresh`, lowest lane first; lanes left over when the
