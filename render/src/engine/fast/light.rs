@@ -241,7 +241,8 @@ impl Light {
 
     /// The light reflected toward the path at `x` (facing normal `nl`) in the `diffuse` lanes,
     /// times `weight` (throughput × albedo): one shadow ray per lane to a point drawn uniformly
-    /// on the disk with two numbers of the lane's stream.
+    /// on the disk with two numbers of the lane's stream. `None` when no lane can see the disk
+    /// (nothing to add).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn direct<L: Lanes>(
@@ -254,7 +255,7 @@ impl Light {
         weight: V3<L::F>,
         diffuse: L::M,
         rng: &mut L::U,
-    ) -> V3<L::F> {
+    ) -> Option<V3<L::F>> {
         let (u, v) = (uniform(l, rng), uniform(l, rng));
         let zero = l.splat(0.0);
         let r = l.sqrt(u) * l.splat(self.radius);
@@ -272,7 +273,7 @@ impl Light {
         let cos_x = dot(l, dir, nl);
         let lit = diffuse & l.lt(zero, cos_x);
         if l.bits(lit) == 0 {
-            return splat_v(l, [0.0; 3]);
+            return None;
         }
         // Walls cannot be in the way: the room is convex and the cap inside it.
         let seen = match &self.occluders {
@@ -285,7 +286,7 @@ impl Light {
         // f/π · Le · cos θ_x · cos θ_p · A/d², with cos θ_p = |w·normal|/d.
         let g = cos_x * l.abs(dot(l, w, splat_v(l, self.normal))) * inv_d * inv_d * inv_d * l.splat(self.area_over_pi);
         let g = l.select(seen, g, zero);
-        weight.mul_each(splat_v(l, self.emission)) * g
+        Some(weight.mul_each(splat_v(l, self.emission)) * g)
     }
 
     /// Lanes whose ray `o + t·d` (t > 0) crosses the plane inside the disk: directions the
@@ -379,7 +380,10 @@ mod tests {
             let all = l.lt(l.splat(0.0), l.splat(1.0));
             let mut a = [0f32; 16];
             for _ in 0..self.n {
-                let g = self.light.direct(l, self.k, &sp, x, nl, splat_v(l, [1.0; 3]), all, &mut rng);
+                let g = self
+                    .light
+                    .direct(l, self.k, &sp, x, nl, splat_v(l, [1.0; 3]), all, &mut rng)
+                    .unwrap_or(splat_v(l, [0.0; 3]));
                 l.store(g.y, &mut a);
                 nee += a[..L::W].iter().map(|&v| f64::from(v)).sum::<f64>();
                 let (u1, u2) = (uniform(l, &mut rng), uniform(l, &mut rng));

@@ -79,6 +79,11 @@ pub(super) fn dot<L: Lanes>(l: L, a: V3<L::F>, b: V3<L::F>) -> L::F {
 }
 
 #[inline(always)]
+pub(super) fn load3<L: Lanes>(l: L, a: &[[f32; MAX_W]; 3]) -> V3<L::F> {
+    V3 { x: l.load(&a[0]), y: l.load(&a[1]), z: l.load(&a[2]) }
+}
+
+#[inline(always)]
 pub(super) fn store3<L: Lanes>(l: L, v: V3<L::F>, a: &mut [[f32; MAX_W]; 3]) {
     l.store(v.x, &mut a[0]);
     l.store(v.y, &mut a[1]);

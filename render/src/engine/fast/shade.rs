@@ -33,9 +33,8 @@ pub(super) struct Paths<L: Lanes> {
     pub thr: V3<L::F>,
     pub depth: L::F,
     pub rng: L::U,
-    /// Light sampling only: what the shadow rays gathered for the lane's sample so far, and 1
-    /// where the last bounce was diffuse (the light it then meets was sampled already), else 0.
-    pub gathered: V3<L::F>,
+    /// Light sampling only: 1 where the last bounce was diffuse (the light it then meets was
+    /// sampled already), else 0.
     pub after_diffuse: L::F,
 }
 
