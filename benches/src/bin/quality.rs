@@ -5,8 +5,12 @@
 //! BENCHMARKS.md, the RMSE of both engines at equal wall time (interpolated on the log-log
 //! curve), and writes the curves as SVG (default `docs/quality.svg`).
 //!
+//! Each point's time is the median of `QUALITY_RUNS` renders (default 3; on a shared VM single
+//! renders move by 10–20 %), which must all give the same image.
+//!
 //! Environment: `QUALITY_SIZE=WxH` (default 512x384), `QUALITY_REF_SPP` (default 4096),
-//! `QUALITY_MAX_SPP` (default 1024), `QUALITY_AT` (seconds to compare at, default 1).
+//! `QUALITY_MAX_SPP` (default 1024), `QUALITY_AT` (seconds to compare at, default 1),
+//! `QUALITY_RUNS` (default 3).
 
 use render::{EngineKind, Format, RenderOptions, RenderRequest, Rgb, RowOrder, Scene, render_rows};
 use std::time::Instant;
@@ -23,6 +27,19 @@ fn render(engine: EngineKind, width: u32, height: u32, spp: u32, seed: u32) -> (
     })
     .expect("render");
     (img, start.elapsed().as_secs_f64())
+}
+
+/// [`render`] `runs` times: the image (the same every time) and the median wall time.
+fn median_render(engine: EngineKind, width: u32, height: u32, spp: u32, runs: usize) -> (Vec<Rgb>, f64) {
+    let (img, t) = render(engine, width, height, spp, 0);
+    let mut times = vec![t];
+    for _ in 1..runs {
+        let (again, t) = render(engine, width, height, spp, 0);
+        assert!(again == img, "{engine} spp {spp}: a second render gave another image");
+        times.push(t);
+    }
+    times.sort_by(f64::total_cmp);
+    (img, times[times.len() / 2])
 }
 
 fn rmse(a: &[Rgb], b: &[Rgb]) -> f64 {
@@ -64,6 +81,7 @@ fn main() {
         size.split_once('x').and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?))).expect("QUALITY_SIZE is WxH");
     let (ref_spp, max_spp, at) =
         (env("QUALITY_REF_SPP", 4096u32), env("QUALITY_MAX_SPP", 1024u32), env("QUALITY_AT", 1.0));
+    let runs = env("QUALITY_RUNS", 3usize).max(1);
     let svg_path = std::env::args().nth(1).unwrap_or_else(|| "docs/quality.svg".into());
     let threads = rayon::current_num_threads();
     eprintln!("reference: nee {width}×{height} spp {ref_spp}, seed 1, {threads} threads …");
@@ -72,14 +90,14 @@ fn main() {
     // Warm up the pool and the caches once before timing.
     render(EngineKind::Fast, width, height, 4, 0);
 
-    println!("| engine | spp | wall time | M samples/s | RMSE vs reference |");
+    println!("| engine | spp | wall time (median of {runs}) | M samples/s | RMSE vs reference |");
     println!("| --- | --- | --- | --- | --- |");
     let mut curves: Vec<(EngineKind, Curve)> = Vec::new();
     for engine in [EngineKind::Fast, EngineKind::Nee] {
         let mut curve = Curve::new();
         let mut spp = 4;
         while spp <= max_spp {
-            let (img, t) = render(engine, width, height, spp, 0);
+            let (img, t) = median_render(engine, width, height, spp, runs);
             let e = rmse(&img, &reference);
             let rate = f64::from(width * height) * f64::from(spp) / t / 1e6;
             println!("| {engine} | {spp} | {t:.3} s | {rate:.1} | {e:.4} |");
