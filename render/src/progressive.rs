@@ -119,6 +119,11 @@ pub fn render_progressive(
         });
         written?;
         rendered?;
+        // A cancel that came while the frame was written may have missed the (small, quick)
+        // pass that ran beside it: no further frame goes out either way.
+        if next.is_some() && opts.cancel.is_cancelled() {
+            return Err(RenderError::Cancelled);
+        }
     }
     Ok(RenderStats::of(req, segments.into_inner(), start, threads))
 }
