@@ -1,17 +1,6 @@
 //! What happens at a hit, for every lane at once: Russian roulette, then the next direction by
 //! the surface's material (cosine-weighted diffuse, mirror, or glass with Schlick's Fresnel and
 //! smallpt's splitting at shallow depth).
-//!
-//! **nee's roulette and glass.** `engine=nee` keeps the materials but not smallpt's two choices
-//! of how many paths to follow, which change a sample's cost and noise, not its expected value:
-//! its roulette starts at the second hit ([`NEE_ROULETTE_DEPTH`]; with survival probability
-//! the largest albedo a grey wall's continuation keeps weight 1) and its glass follows one branch
-//! at every depth, reflection or refraction picked as smallpt picks them past depth 2. With the
-//! direct light gathered at every diffuse hit, the long tail of a path adds little that is not
-//! cheaper to get from the next sample. Measured on nee (256×192 spp 64, three seeds, AVX2),
-//! MSE against a spp 4096 render × time, in 10⁻³ s: smallpt's rules 0.599; no splitting 0.584;
-//! no splitting and the roulette from the second hit **0.462 (−23 %)**, from the first 0.472,
-//! from the third 0.491; splitting at depth 1 only, roulette from the second hit 0.479.
 
 use super::intersect::INF;
 use super::lanes::{Lanes, MAX_W};
@@ -20,12 +9,8 @@ use super::rng::uniform;
 use super::tables::{Surface, Tables};
 use crate::scene::GLASS_IOR;
 
-/// Paths deeper than this continue only by Russian roulette on the surface's largest albedo
-/// (smallpt's rule, the fast engine's).
+/// Paths deeper than this continue only by Russian roulette on the surface's largest albedo.
 const ROULETTE_DEPTH: f32 = 5.0;
-/// The same for `engine=nee`, whose shadow rays have taken the direct light at every diffuse
-/// hit: every bounce after the camera ray's first hit plays the roulette.
-const NEE_ROULETTE_DEPTH: f32 = 1.0;
 /// Past this depth a path survives the roulette with probability at most `DEEP_SURVIVAL` (its
 /// weight then 1/`DEEP_SURVIVAL`: unbiased as any roulette is). Paths this deep are almost all
 /// rays circling inside the glass ball by total internal reflection, which exact geometry does
@@ -36,7 +21,7 @@ const NEE_ROULETTE_DEPTH: f32 = 1.0;
 /// 512×384 spp 64 render: 1.24 M → 42 000); this roulette ends the rest soon.
 const DEEP_DEPTH: f32 = 64.0;
 const DEEP_SURVIVAL: f32 = 0.5;
-/// At this depth or less, glass traces both the reflected and the refracted ray (not with `nee`).
+/// At this depth or less, glass traces both the reflected and the refracted ray.
 pub(super) const SPLIT_DEPTH: f32 = 2.0;
 
 /// Per-lane path state, kept in registers from step to step.
@@ -106,9 +91,9 @@ impl<L: Lanes> Hit<L> {
 /// Returns bit masks of lanes whose path ended (missed, lost the roulette, or hit a black sphere
 /// and can add nothing more) and of lanes that split at glass (their reflected branch is in
 /// `splits`; both bits set: the refracted branch ended, the reflected one is pending), and the
-/// [`Bounce`]. With `NEE`, nee's roulette and no glass splits (module docs).
+/// [`Bounce`].
 #[inline(always)]
-pub(super) fn scatter<L: Lanes, const NEE: bool>(
+pub(super) fn scatter<L: Lanes>(
     l: L,
     k: &Tables,
     path: &mut Paths<L>,
@@ -144,7 +129,7 @@ pub(super) fn scatter<L: Lanes, const NEE: bool>(
     let f = k.hit3(l, &k.color, id);
     let p = l.max(f.x, l.max(f.y, f.z));
     let p = l.select(l.lt(l.splat(DEEP_DEPTH), depth), l.min(p, l.splat(DEEP_SURVIVAL)), p);
-    let roulette = l.lt(l.splat(if NEE { NEE_ROULETTE_DEPTH } else { ROULETTE_DEPTH }), depth);
+    let roulette = l.lt(l.splat(ROULETTE_DEPTH), depth);
     let dies = roulette & !l.lt(u0, p);
     let weight = path.thr.mul_each(f);
     let mut thr = weight * l.select(roulette, l.splat(1.0) / p, l.splat(1.0));
@@ -181,9 +166,7 @@ pub(super) fn scatter<L: Lanes, const NEE: bool>(
         let re = l.fma(l.splat(1.0 - r0), cc2 * cc2 * cc, l.splat(r0));
         let tr = l.splat(1.0) - re;
         let pr = l.fma(l.splat(0.5), re, l.splat(0.25));
-        if !NEE {
-            split = glass & !tir & !l.lt(l.splat(SPLIT_DEPTH), depth);
-        }
+        split = glass & !tir & !l.lt(l.splat(SPLIT_DEPTH), depth);
         let pick_refl = tir | (!split & l.lt(u1, pr));
         let glass_w =
             l.select(tir, l.splat(1.0), l.select(split, tr, l.select(pick_refl, re / pr, tr / (l.splat(1.0) - pr))));

@@ -12,8 +12,8 @@ use super::math::{V3, load3, sel3, set_bits, splat_v, store3};
 use super::shade::{Hit, Paths, Splits, scatter};
 use super::tables::Tables;
 
-/// Glass splits happen at depths 1 and 2 only (`shade::SPLIT_DEPTH`; never with `nee`), so a
-/// lane holds at most two pending branches.
+/// Glass splits happen at depths 1 and 2 only (`shade::SPLIT_DEPTH`), so a lane holds at most
+/// two pending branches.
 const STACK: usize = 2;
 /// Lane holds no sample.
 const IDLE: u32 = u32::MAX;
@@ -339,7 +339,7 @@ impl Trace {
                 }
             }
         }
-        let (done, split, at) = scatter::<L, NEE>(l, k, path, hit, &mut st.splits);
+        let (done, split, at) = scatter(l, k, path, hit, &mut st.splits);
         if NEE {
             let direct = light.direct(l, k, spheres, at.x, at.nl, at.weight, at.diffuse, &mut path.rng);
             if let Some(direct) = direct {
