@@ -42,6 +42,7 @@ use super::intersect::{EPS, INF, Spheres, nearest_beyond_walls};
 use super::lanes::Lanes;
 use super::math::{V3, cos_sin_2pi, dot, fma3, splat_v};
 use super::rng::uniform;
+use super::shade::Bounce;
 use super::tables::Tables;
 use crate::scene::Scene;
 use crate::vec3::Vec3;
@@ -94,7 +95,7 @@ const MAX_OCCLUDERS: usize = 8;
 pub(super) struct Occluders {
     center: [[f32; 3]; MAX_OCCLUDERS],
     r2: [f32; MAX_OCCLUDERS],
-    n: usize,
+    pub(super) n: usize,
 }
 
 /// Where an emitting sphere meets a wall of the box, when what the room holds of it is a cap
@@ -155,7 +156,7 @@ impl Rim {
 impl Occluders {
     /// The spheres of `scene` that are neither `light` nor in `walls`, if there are at most
     /// [`MAX_OCCLUDERS`] and none meets the light's sphere.
-    fn find(scene: &Scene, light: usize, walls: &[usize]) -> Option<Occluders> {
+    pub fn find(scene: &Scene, light: usize, walls: &[usize]) -> Option<Occluders> {
         let l = &scene.spheres[light];
         let mut o = Occluders { center: [[0.0; 3]; MAX_OCCLUDERS], r2: [0.0; MAX_OCCLUDERS], n: 0 };
         for (i, s) in scene.spheres.iter().enumerate() {
@@ -176,6 +177,26 @@ impl Occluders {
     /// Lanes whose segment from `x` along unit `d` to distance `far` passes through a sphere
     /// past EPS: the chord [b − √(b² − c), b + √(b² − c)] overlaps (EPS, far). A point on a
     /// sphere's surface leaving it outward has both roots at about 0, so it does not block itself.
+    /// Lanes whose segment `x + s·w`, 0 < s < 1 (`a` = |w|²), passes through a sphere. With
+    /// oc = c − x, b = oc·w, C = |oc|² − r², the chord is s = (b ± √D)/a, D = b² − a·C; decided
+    /// without a square root: from outside (C > 0) both roots lie ahead when b > 0, the near
+    /// one before the end when b < a or (b − a)² < D; a start inside is blocked.
+    #[inline(always)]
+    pub fn block_segment<L: Lanes>(&self, l: L, x: V3<L::F>, w: V3<L::F>, a: L::F) -> L::M {
+        let zero = l.splat(0.0);
+        let mut blocked = l.lt(zero, zero);
+        for (c, &r2) in self.center.iter().zip(&self.r2).take(self.n) {
+            let oc = splat_v(l, *c) - x;
+            let b = dot(l, oc, w);
+            let cc = dot(l, oc, oc) - l.splat(r2);
+            let disc = l.fma(b, b, -(a * cc));
+            let past = b - a;
+            let ahead = l.lt(zero, b) & l.lt(zero, disc) & (l.lt(past, zero) | l.lt(past * past, disc));
+            blocked = blocked | l.lt(cc, zero) | ahead;
+        }
+        blocked
+    }
+
     #[inline(always)]
     fn block<L: Lanes>(&self, l: L, x: V3<L::F>, d: V3<L::F>, far: L::F) -> L::M {
         let mut blocked = l.lt(l.splat(0.0), l.splat(0.0));
@@ -239,23 +260,20 @@ impl Light {
         })
     }
 
-    /// The light reflected toward the path at `x` (facing normal `nl`) in the `diffuse` lanes,
-    /// times `weight` (throughput × albedo): one shadow ray per lane to a point drawn uniformly
-    /// on the disk with two numbers of the lane's stream. `None` when no lane can see the disk
-    /// (nothing to add).
+    /// The light reflected toward the path at the hit point `x` (facing normal `nl`) in the
+    /// `diffuse` lanes of `at`, times its `weight` (throughput × albedo): one shadow ray per lane
+    /// to a point drawn uniformly on the disk with two numbers of the lane's stream. `None` when
+    /// no lane can see the disk (nothing to add).
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     pub fn direct<L: Lanes>(
         &self,
         l: L,
         k: &Tables,
         spheres: &Spheres<L>,
-        x: V3<L::F>,
-        nl: V3<L::F>,
-        weight: V3<L::F>,
-        diffuse: L::M,
+        at: Bounce<L>,
         rng: &mut L::U,
     ) -> Option<V3<L::F>> {
+        let Bounce { x, nl, weight, diffuse } = at;
         let (u, v) = (uniform(l, rng), uniform(l, rng));
         let zero = l.splat(0.0);
         let r = l.sqrt(u) * l.splat(self.radius);
@@ -293,11 +311,17 @@ impl Light {
     /// shadow rays cover.
     #[inline(always)]
     pub fn through_disk<L: Lanes>(&self, l: L, o: V3<L::F>, d: V3<L::F>) -> L::M {
+        self.disk_hit(l, o, d).0
+    }
+
+    /// [`Light::through_disk`], and the distance t to the disk's plane.
+    #[inline(always)]
+    pub fn disk_hit<L: Lanes>(&self, l: L, o: V3<L::F>, d: V3<L::F>) -> (L::M, L::F) {
         let (n, m) = (splat_v(l, self.normal), splat_v(l, self.center));
         let t = dot(l, m - o, n) / dot(l, d, n);
         let q = fma3(l, d, t, o) - m;
         let (q1, q2) = (dot(l, q, splat_v(l, self.e1)), dot(l, q, splat_v(l, self.e2)));
-        l.lt(l.splat(0.0), t) & l.lt(l.fma(q1, q1, q2 * q2), l.splat(self.radius * self.radius))
+        (l.lt(l.splat(0.0), t) & l.lt(l.fma(q1, q1, q2 * q2), l.splat(self.radius * self.radius)), t)
     }
 }
 
@@ -382,7 +406,7 @@ mod tests {
             for _ in 0..self.n {
                 let g = self
                     .light
-                    .direct(l, self.k, &sp, x, nl, splat_v(l, [1.0; 3]), all, &mut rng)
+                    .direct(l, self.k, &sp, Bounce { x, nl, weight: splat_v(l, [1.0; 3]), diffuse: all }, &mut rng)
                     .unwrap_or(splat_v(l, [0.0; 3]));
                 l.store(g.y, &mut a);
                 nee += a[..L::W].iter().map(|&v| f64::from(v)).sum::<f64>();

@@ -26,12 +26,14 @@
 //! - **Counting**: one segment per ray–scene intersection query, as the classic engine counts;
 //!   the segments skipped above are not counted. Shadow rays are not segments.
 //! - **`engine=nee`** is this engine with next-event estimation: each diffuse hit also casts a
-//!   shadow ray to the light (see `light.rs`), for the same expected image with far less noise.
+//!   shadow ray to the light (see `light.rs`), and a ray to the light by way of the mirror ball
+//!   (see `mirror.rs`), for the same expected image with far less noise.
 
 //!
 //! The modules form a one-way stack, each using only those above it: `lanes` (the instruction
 //! sets, the only `unsafe` code) → `rng` → `math` → `walls` → `tables` (the scene, materials
-//! encoded once) → `camera` → `intersect` → `shade` → `light` (shadow rays) → `trace` (the loop)
+//! encoded once) → `camera` → `intersect` → `shade` → `light` (shadow rays) → `mirror` (the light
+//! seen in the mirror ball) → `trace` (the loop)
 //! → this engine.
 
 mod camera;
@@ -40,6 +42,7 @@ mod intersect;
 mod lanes;
 mod light;
 mod math;
+mod mirror;
 mod rng;
 mod shade;
 mod tables;
@@ -57,6 +60,7 @@ use crate::request::{EngineKind, RenderRequest};
 use crate::scene::Scene;
 use camera::Camera;
 use light::Light;
+use mirror::Mirror;
 use tables::Tables;
 use trace::{Batch, Trace, Work};
 
@@ -97,7 +101,10 @@ impl Fast {
         let mut fallback = None;
         if req.engine == EngineKind::Nee {
             match Light::find(scene, &trace.tables) {
-                Ok(light) => trace.light = Some(light),
+                Ok(light) => {
+                    trace.mirror = Mirror::find(scene, &light, &trace.tables);
+                    trace.light = Some(light);
+                }
                 Err(why) => fallback = Some(why),
             }
         }
@@ -178,7 +185,12 @@ impl Fast {
 /// The tables (made by `tables`) and camera of `req` on `scene`.
 fn trace(scene: &Scene, req: &RenderRequest, tables: fn(&Scene, &crate::scene::CameraFrame) -> Tables) -> Trace {
     let frame = scene.camera.frame(req.width, req.height);
-    Trace { tables: tables(scene, &frame), camera: Camera::new(&frame, req.width, req.height, req.seed), light: None }
+    Trace {
+        tables: tables(scene, &frame),
+        camera: Camera::new(&frame, req.width, req.height, req.seed),
+        light: None,
+        mirror: None,
+    }
 }
 
 impl Engine for Fast {

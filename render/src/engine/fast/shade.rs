@@ -33,9 +33,13 @@ pub(super) struct Paths<L: Lanes> {
     pub thr: V3<L::F>,
     pub depth: L::F,
     pub rng: L::U,
-    /// Light sampling only: 1 where the last bounce was diffuse (the light it then meets was
-    /// sampled already), else 0.
-    pub after_diffuse: L::F,
+    /// Light sampling only: the weight of the light met through its disk on this segment: 0
+    /// after a diffuse bounce (its shadow ray sampled that light), the balance heuristic's
+    /// after a diffuse bounce and the sampled mirror (see `mirror.rs`), else 1.
+    pub lw: L::F,
+    /// Light sampling only: the density (per solid angle) of the last bounce's direction if it
+    /// was diffuse, cos θ/π; else 0.
+    pub pb: L::F,
 }
 
 impl<L: Lanes> Paths<L> {
@@ -45,7 +49,8 @@ impl<L: Lanes> Paths<L> {
     pub fn begin(&mut self, l: L, m: L::M) {
         self.thr = sel3(l, m, splat_v(l, [1.0; 3]), self.thr);
         self.depth = l.select(m, l.splat(0.0), self.depth);
-        self.after_diffuse = l.select(m, l.splat(0.0), self.after_diffuse);
+        self.lw = l.select(m, l.splat(1.0), self.lw);
+        self.pb = l.select(m, l.splat(0.0), self.pb);
     }
 }
 

@@ -2,13 +2,15 @@
 //! (ISPC style). Each step traces one segment per lane; a lane whose path ends takes the next
 //! sample of the batch, so lanes stay busy. Glass splits at shallow depth push the reflected
 //! branch on a two-entry per-lane stack, traced after the refracted one. With a [`Light`] to
-//! sample (`engine=nee`), each diffuse hit also casts a shadow ray.
+//! sample (`engine=nee`), each diffuse hit also casts a shadow ray, and with a [`Mirror`] one by
+//! way of the mirror ball.
 
 use super::camera::{Camera, CameraRays, Samples};
 use super::intersect::{Spheres, nearest, spheres};
 use super::lanes::{LaneJob, Lanes, MAX_W};
 use super::light::Light;
-use super::math::{V3, load3, sel3, set_bits, splat_v, store3};
+use super::math::{V3, dot, load3, sel3, set_bits, splat_v, store3};
+use super::mirror::Mirror;
 use super::shade::{Hit, Paths, Splits, scatter};
 use super::tables::Tables;
 
@@ -87,6 +89,8 @@ pub(super) struct Trace {
     pub tables: Tables,
     pub camera: Camera,
     pub light: Option<Light>,
+    /// With a light: a mirror ball whose image of it is sampled too.
+    pub mirror: Option<Mirror>,
 }
 
 /// One batch traced with a [`Trace`], as a job for any lane width.
@@ -115,8 +119,15 @@ impl Trace {
         work.results.resize(total as usize, [0.0; 3]);
         let z = [[0.0; MAX_W]; 3];
         let zero = splat_v(l, [0.0; 3]);
-        let mut p =
-            Paths { o: zero, d: zero, thr: zero, depth: l.splat(0.0), rng: l.splat_u(0), after_diffuse: l.splat(0.0) };
+        let mut p = Paths {
+            o: zero,
+            d: zero,
+            thr: zero,
+            depth: l.splat(0.0),
+            rng: l.splat_u(0),
+            lw: l.splat(1.0),
+            pb: l.splat(0.0),
+        };
         let mut st = State {
             splits: Splits { refl: z, refl_thr: z },
             sample: [IDLE; MAX_W],
@@ -323,12 +334,10 @@ impl Trace {
         if lit_lanes != 0 {
             let mut lit = path.thr.mul_each(k.any3(l, &k.emission, id));
             if NEE {
-                // The sampled light seen through its disk right after a diffuse bounce: that
-                // bounce's shadow ray counted it.
-                let counted = l.lt(l.splat(0.5), path.after_diffuse)
-                    & l.eq(l.to_f(id), l.splat(light.slot as f32))
-                    & light.through_disk(l, path.o, path.d);
-                lit = sel3(l, counted, splat_v(l, [0.0; 3]), lit);
+                // The sampled light seen through its disk: weighted by `lw` (0 right after a
+                // diffuse bounce, whose shadow ray counted it).
+                let through = l.eq(l.to_f(id), l.splat(light.slot as f32)) & light.through_disk(l, path.o, path.d);
+                lit = lit * l.select(through, path.lw, l.splat(1.0));
             }
             let mut lit_each = [[0.0; MAX_W]; 3];
             store3(l, lit, &mut lit_each);
@@ -339,13 +348,33 @@ impl Trace {
                 }
             }
         }
+        let (from, dir, pb) = (path.o, path.d, path.pb);
         let (done, split, at) = scatter(l, k, path, hit, &mut st.splits);
         if NEE {
-            let direct = light.direct(l, k, spheres, at.x, at.nl, at.weight, at.diffuse, &mut path.rng);
+            let direct = light.direct(l, k, spheres, at, &mut path.rng);
             if let Some(direct) = direct {
                 store3(l, load3(l, &st.gathered) + direct, &mut st.gathered);
             }
-            path.after_diffuse = l.select(at.diffuse, l.splat(1.0), l.splat(0.0));
+            let (zero, one) = (l.splat(0.0), l.splat(1.0));
+            match &self.mirror {
+                Some(mirror) => {
+                    let aimed = mirror.aimed(l, light, at, &mut path.rng);
+                    if let Some(aimed) = aimed {
+                        store3(l, load3(l, &st.gathered) + aimed, &mut st.gathered);
+                    }
+                    // Light met through the disk by way of the mirror right after a diffuse
+                    // bounce is weighted against the aimed points (see `mirror.rs`).
+                    let via = l.eq(l.to_f(id), l.splat(mirror.slot as f32)) & !hit.miss(l) & l.lt(zero, pb);
+                    let w = if l.bits(via) != 0 {
+                        l.select(via, mirror.bounce_weight(l, from, dir, at.x, pb), one)
+                    } else {
+                        one
+                    };
+                    path.lw = l.select(at.diffuse, zero, w);
+                    path.pb = l.select(at.diffuse, dot(l, path.d, at.nl) * l.splat(std::f32::consts::FRAC_1_PI), zero);
+                }
+                None => path.lw = l.select(at.diffuse, zero, one),
+            }
         }
         (done, split)
     }
@@ -386,6 +415,7 @@ fn pop<L: Lanes>(l: L, p: &mut Paths<L>, st: &mut State, i: usize) -> bool {
     p.d = sel3(l, m, splat_v(l, b.d), p.d);
     p.thr = sel3(l, m, splat_v(l, b.t), p.thr);
     p.depth = l.select(m, l.splat(b.depth), p.depth);
-    p.after_diffuse = l.select(m, l.splat(0.0), p.after_diffuse);
+    p.lw = l.select(m, l.splat(1.0), p.lw);
+    p.pb = l.select(m, l.splat(0.0), p.pb);
     true
 }
