@@ -174,13 +174,11 @@ impl Occluders {
         Some(o)
     }
 
-    /// Lanes whose segment from `x` along unit `d` to distance `far` passes through a sphere
-    /// past EPS: the chord [b − √(b² − c), b + √(b² − c)] overlaps (EPS, far). A point on a
-    /// sphere's surface leaving it outward has both roots at about 0, so it does not block itself.
     /// Lanes whose segment `x + s·w`, 0 < s < 1 (`a` = |w|²), passes through a sphere. With
     /// oc = c − x, b = oc·w, C = |oc|² − r², the chord is s = (b ± √D)/a, D = b² − a·C; decided
-    /// without a square root: from outside (C > 0) both roots lie ahead when b > 0, the near
-    /// one before the end when b < a or (b − a)² < D; a start inside is blocked.
+    /// without a square root: from outside both roots lie ahead when b > 0, the near one before
+    /// the end when b < a or (b − a)² < D. A start inside by more than EPS is blocked; one on a
+    /// sphere's surface (C ≈ 0 either way by rounding) only when it heads into it (b > 0).
     #[inline(always)]
     pub fn block_segment<L: Lanes>(&self, l: L, x: V3<L::F>, w: V3<L::F>, a: L::F) -> L::M {
         let zero = l.splat(0.0);
@@ -192,11 +190,16 @@ impl Occluders {
             let disc = l.fma(b, b, -(a * cc));
             let past = b - a;
             let ahead = l.lt(zero, b) & l.lt(zero, disc) & (l.lt(past, zero) | l.lt(past * past, disc));
-            blocked = blocked | l.lt(cc, zero) | ahead;
+            // |oc|² − r² ≈ −2r·depth just inside.
+            let inside = l.lt(cc, l.splat(-2.0 * EPS * r2.sqrt()));
+            blocked = blocked | inside | ahead;
         }
         blocked
     }
 
+    /// Lanes whose segment from `x` along unit `d` to distance `far` passes through a sphere
+    /// past EPS: the chord [b − √(b² − c), b + √(b² − c)] overlaps (EPS, far). A point on a
+    /// sphere's surface leaving it outward has both roots at about 0, so it does not block itself.
     #[inline(always)]
     fn block<L: Lanes>(&self, l: L, x: V3<L::F>, d: V3<L::F>, far: L::F) -> L::M {
         let mut blocked = l.lt(l.splat(0.0), l.splat(0.0));

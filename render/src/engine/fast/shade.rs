@@ -35,7 +35,8 @@ pub(super) struct Paths<L: Lanes> {
     pub rng: L::U,
     /// Light sampling only: the weight of the light met through its disk on this segment: 0
     /// after a diffuse bounce (its shadow ray sampled that light), the balance heuristic's
-    /// after a diffuse bounce and the sampled mirror (see `mirror.rs`), else 1.
+    /// weight after a diffuse bounce and the mirror (whose image of the light is sampled too,
+    /// see `mirror.rs`), else 1.
     pub lw: L::F,
     /// Light sampling only: the density (per solid angle) of the last bounce's direction if it
     /// was diffuse, cos θ/π; else 0.
