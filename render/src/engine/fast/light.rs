@@ -41,7 +41,6 @@
 use super::intersect::{EPS, INF, Spheres, nearest_beyond_walls};
 use super::lanes::Lanes;
 use super::math::{V3, cos_sin_2pi, dot, fma3, splat_v};
-use super::rng::uniform;
 use super::shade::Bounce;
 use super::tables::Tables;
 use crate::scene::Scene;
@@ -265,7 +264,7 @@ impl Light {
 
     /// The light reflected toward the path at the hit point `x` (facing normal `nl`) in the
     /// `diffuse` lanes of `at`, times its `weight` (throughput × albedo): one shadow ray per lane
-    /// to a point drawn uniformly on the disk with two numbers of the lane's stream. `None` when
+    /// to a point drawn uniformly on the disk with the two uniform numbers `(u, v)`. `None` when
     /// no lane can see the disk (nothing to add).
     #[inline(always)]
     pub fn direct<L: Lanes>(
@@ -274,10 +273,9 @@ impl Light {
         k: &Tables,
         spheres: &Spheres<L>,
         at: Bounce<L>,
-        rng: &mut L::U,
+        (u, v): (L::F, L::F),
     ) -> Option<V3<L::F>> {
         let Bounce { x, nl, weight, diffuse } = at;
-        let (u, v) = (uniform(l, rng), uniform(l, rng));
         let zero = l.splat(0.0);
         let r = l.sqrt(u) * l.splat(self.radius);
         let (cos_phi, sin_phi) = cos_sin_2pi(l, v);
@@ -330,6 +328,7 @@ impl Light {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rng::uniform;
     use super::*;
     use crate::engine::fast::lanes::{LaneJob, SimdPath, dispatch};
     use crate::scene::{Material, Sphere};
@@ -409,7 +408,13 @@ mod tests {
             for _ in 0..self.n {
                 let g = self
                     .light
-                    .direct(l, self.k, &sp, Bounce { x, nl, weight: splat_v(l, [1.0; 3]), diffuse: all }, &mut rng)
+                    .direct(
+                        l,
+                        self.k,
+                        &sp,
+                        Bounce { x, nl, weight: splat_v(l, [1.0; 3]), diffuse: all },
+                        (uniform(l, &mut rng), uniform(l, &mut rng)),
+                    )
                     .unwrap_or(splat_v(l, [0.0; 3]));
                 l.store(g.y, &mut a);
                 nee += a[..L::W].iter().map(|&v| f64::from(v)).sum::<f64>();

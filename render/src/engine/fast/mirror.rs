@@ -25,7 +25,6 @@
 use super::lanes::Lanes;
 use super::light::{Light, Occluders};
 use super::math::{V3, cos_sin_2pi, dot, fma3, splat_v};
-use super::rng::uniform;
 use super::shade::Bounce;
 use super::tables::Tables;
 use crate::scene::{Material, Scene};
@@ -74,22 +73,21 @@ impl Mirror {
     }
 
     /// The weight of light met through the disk after a diffuse bounce from `from` (direction
-    /// density `pb`) that reached the mirror at `m` along unit `d`: p_b/(p_b + p_q).
+    /// density `pb`) that reaches the mirror `t` along unit `d`: p_b/(p_b + p_q).
     #[inline(always)]
-    pub fn bounce_weight<L: Lanes>(&self, l: L, from: V3<L::F>, d: V3<L::F>, m: V3<L::F>, pb: L::F) -> L::F {
-        let w = m - from;
-        // p_b/(p_b + p_q) = X/(X + |w|²), X = p_b·2πr²·cos θ_q, r·cos θ_q = −d·(m − c).
+    pub fn bounce_weight<L: Lanes>(&self, l: L, from: V3<L::F>, d: V3<L::F>, t: L::F, pb: L::F) -> L::F {
+        let m = fma3(l, d, t, from);
+        // p_b/(p_b + p_q) = X/(X + t²), X = p_b·2πr²·cos θ_q, r·cos θ_q = −d·(m − c).
         let x = pb * l.splat(self.two_pi_r) * -dot(l, d, m - splat_v(l, self.center));
-        x / (x + dot(l, w, w))
+        x / l.fma(t, t, x)
     }
 
     /// The light seen in the mirror from the hit point (facing normal `nl`) in the `diffuse` lanes
-    /// of `at`, times its weight (throughput × albedo), from one point drawn on the ball with two
-    /// numbers of the lane's stream; `None` when no lane gets any.
+    /// of `at`, times its weight (throughput × albedo), from one point drawn on the ball with the
+    /// two uniform numbers `(u1, u2)`; `None` when no lane gets any.
     #[inline(always)]
-    pub fn aimed<L: Lanes>(&self, l: L, light: &Light, at: Bounce<L>, rng: &mut L::U) -> Option<V3<L::F>> {
+    pub fn aimed<L: Lanes>(&self, l: L, light: &Light, at: Bounce<L>, (u1, u2): (L::F, L::F)) -> Option<V3<L::F>> {
         let Bounce { x, nl, weight, diffuse } = at;
-        let (u1, u2) = (uniform(l, rng), uniform(l, rng));
         let (zero, one) = (l.splat(0.0), l.splat(1.0));
         // s uniform on the unit sphere (z = 1 − 2u), turned to the half facing x.
         let z = l.fma(l.splat(-2.0), u1, one);
@@ -133,6 +131,7 @@ mod tests {
     use super::super::intersect::{nearest, spheres};
     use super::super::lanes::{LaneJob, SimdPath, dispatch};
     use super::super::math::orthonormal_basis;
+    use super::super::rng::uniform;
     use super::*;
 
     fn parts(scene: &Scene) -> (Tables, Light) {
@@ -198,7 +197,7 @@ mod tests {
                     l,
                     self.light,
                     Bounce { x, nl, weight: splat_v(l, [1.0; 3]), diffuse: all },
-                    &mut rng,
+                    (uniform(l, &mut rng), uniform(l, &mut rng)),
                 );
                 l.store(aimed.map_or(zero, |v| v.y), &mut a);
                 let (u1, u2) = (uniform(l, &mut rng), uniform(l, &mut rng));
@@ -218,7 +217,7 @@ mod tests {
                     & self.light.through_disk(l, m, refl);
                 let found = l.select(lit, l.splat(le), zero);
                 let pb = cos * l.splat(std::f32::consts::FRAC_1_PI);
-                l.store(found * self.mirror.bounce_weight(l, x, d, m, pb), &mut b);
+                l.store(found * self.mirror.bounce_weight(l, x, d, t, pb), &mut b);
                 l.store(found, &mut u);
                 for i in 0..L::W {
                     let (a, b, u) = (f64::from(a[i]), f64::from(b[i]), f64::from(u[i]));

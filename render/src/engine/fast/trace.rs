@@ -11,6 +11,7 @@ use super::lanes::{LaneJob, Lanes, MAX_W};
 use super::light::Light;
 use super::math::{V3, dot, load3, sel3, set_bits, splat_v, store3};
 use super::mirror::Mirror;
+use super::rng::uniform;
 use super::shade::{Hit, Paths, Splits, scatter};
 use super::tables::Tables;
 
@@ -348,33 +349,39 @@ impl Trace {
                 }
             }
         }
-        let (from, dir, pb) = (path.o, path.d, path.pb);
+        // Light met through the disk by way of the mirror right after a diffuse bounce is
+        // weighted against the points drawn on the mirror (see `mirror.rs`); the weight is
+        // worked out here, before `scatter`, so that only it stays live across the step.
+        let one = l.splat(1.0);
+        let via_mirror = match &self.mirror {
+            Some(mirror) if NEE => {
+                let via = l.eq(l.to_f(id), l.splat(mirror.slot as f32)) & !hit.miss(l) & l.lt(l.splat(0.0), path.pb);
+                if l.bits(via) != 0 {
+                    l.select(via, mirror.bounce_weight(l, path.o, path.d, t, path.pb), one)
+                } else {
+                    one
+                }
+            }
+            _ => one,
+        };
         let (done, split, at) = scatter(l, k, path, hit, &mut st.splits);
         if NEE {
-            let direct = light.direct(l, k, spheres, at, &mut path.rng);
+            // One pair of numbers for the shadow ray and (swapped) for the point on the mirror:
+            // each estimate is unbiased on its own, and it saves two draws per step.
+            let uv = (uniform(l, &mut path.rng), uniform(l, &mut path.rng));
+            let direct = light.direct(l, k, spheres, at, uv);
             if let Some(direct) = direct {
                 store3(l, load3(l, &st.gathered) + direct, &mut st.gathered);
             }
-            let (zero, one) = (l.splat(0.0), l.splat(1.0));
-            match &self.mirror {
-                Some(mirror) => {
-                    let aimed = mirror.aimed(l, light, at, &mut path.rng);
-                    if let Some(aimed) = aimed {
-                        store3(l, load3(l, &st.gathered) + aimed, &mut st.gathered);
-                    }
-                    // Light met through the disk by way of the mirror right after a diffuse
-                    // bounce is weighted against the aimed points (see `mirror.rs`).
-                    let via = l.eq(l.to_f(id), l.splat(mirror.slot as f32)) & !hit.miss(l) & l.lt(zero, pb);
-                    let w = if l.bits(via) != 0 {
-                        l.select(via, mirror.bounce_weight(l, from, dir, at.x, pb), one)
-                    } else {
-                        one
-                    };
-                    path.lw = l.select(at.diffuse, zero, w);
-                    path.pb = l.select(at.diffuse, dot(l, path.d, at.nl) * l.splat(std::f32::consts::FRAC_1_PI), zero);
+            let zero = l.splat(0.0);
+            if let Some(mirror) = &self.mirror {
+                let aimed = mirror.aimed(l, light, at, (uv.1, uv.0));
+                if let Some(aimed) = aimed {
+                    store3(l, load3(l, &st.gathered) + aimed, &mut st.gathered);
                 }
-                None => path.lw = l.select(at.diffuse, zero, one),
+                path.pb = l.select(at.diffuse, dot(l, path.d, at.nl) * l.splat(std::f32::consts::FRAC_1_PI), zero);
             }
+            path.lw = l.select(at.diffuse, zero, via_mirror);
         }
         (done, split)
     }
