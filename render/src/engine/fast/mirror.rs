@@ -17,7 +17,7 @@
 //! (the shadow ray took it), p_b/(p_b + p_q) after a diffuse bounce and the mirror, 1 otherwise.
 //!
 //! **Measured** (AVX2, 256×192 against a spp 4096 render, three seeds): at spp 64 the MSE falls
-//! by 33 % for 32 % more time; at spp 256 by 31 % for 33 %. Sampling a cone around x→c instead
+//! by 33 % for about 30 % more time; at spp 256 by 31 % for 33 %. Sampling a cone around x→c instead
 //! (uniform in solid angle, a frame and an intersection per lane) removed 35 % for 45 % more
 //! time. The glass ball's share (48 %) was tried the same way, refracting in and out (Fresnel
 //! weights), with one of the two balls picked per hit: −48 % MSE, +77 % time; not kept.
