@@ -94,7 +94,7 @@ const MAX_OCCLUDERS: usize = 8;
 pub(super) struct Occluders {
     center: [[f32; 3]; MAX_OCCLUDERS],
     r2: [f32; MAX_OCCLUDERS],
-    pub(super) n: usize,
+    n: usize,
 }
 
 /// Where an emitting sphere meets a wall of the box, when what the room holds of it is a cap
@@ -173,6 +173,12 @@ impl Occluders {
         Some(o)
     }
 
+    /// How many spheres it holds.
+    #[cfg(test)]
+    pub fn count(&self) -> usize {
+        self.n
+    }
+
     /// Lanes whose segment `x + s·w`, 0 < s < 1 (`a` = |w|²), passes through a sphere. With
     /// oc = c − x, b = oc·w, C = |oc|² − r², the chord is s = (b ± √D)/a, D = b² − a·C; decided
     /// without a square root: from outside both roots lie ahead when b > 0, the near one before
@@ -237,7 +243,7 @@ impl Light {
             return Err(NoLight::NoEmitter);
         }
         let walls = k.walls.as_ref().ok_or(NoLight::NotABox)?;
-        let wall_ids: Vec<usize> = walls.pairs.iter().flatten().copied().collect();
+        let wall_ids = walls.ids();
         let best = emitters
             .iter()
             .filter_map(|&i| wall_ids.iter().find_map(|&w| Rim::of(scene, i, w, &wall_ids)).map(|rim| (i, rim)))

@@ -51,7 +51,7 @@ impl Mirror {
     /// spheres other than the walls and the light can be the shadow rays' occluders (none meets
     /// the light's sphere); `None` otherwise (the mirror's light is then found by chance only).
     pub fn find(scene: &Scene, light: &Light, k: &Tables) -> Option<Mirror> {
-        let walls: Vec<usize> = k.walls.as_ref()?.pairs.iter().flatten().copied().collect();
+        let walls = k.walls.as_ref()?.ids();
         light.occluders.as_ref()?;
         let i = (0..scene.spheres.len()).find(|&i| {
             let s = &scene.spheres[i];
@@ -146,7 +146,7 @@ mod tests {
         let (k, light) = parts(&scene);
         let m = Mirror::find(&scene, &light, &k).expect("smallpt's mirror ball");
         assert_eq!((m.center, m.radius), ([27.0, 16.5, 47.0], 16.5));
-        assert_eq!(m.others.n, 1, "the glass ball can be in the way");
+        assert_eq!(m.others.count(), 1, "the glass ball can be in the way");
         let mut none = Scene::cornell();
         none.spheres[6].material = Material::Diffuse;
         let (k, light) = parts(&none);

@@ -40,6 +40,13 @@ pub(super) struct Walls {
     pub hi: [f32; 3],
 }
 
+impl Walls {
+    /// The six walls' indices in the scene.
+    pub fn ids(&self) -> Vec<usize> {
+        self.pairs.iter().flatten().copied().collect()
+    }
+}
+
 /// The facing wall pairs of `scene`, if it is a closed box of spheres that holds every point in
 /// `starts` (where camera rays begin) and every glass sphere (refraction could otherwise carry a
 /// ray out of the box); `None` when the argument above does not apply, and every sphere is tested.
