@@ -3,7 +3,7 @@
 
 use super::lanes::Lanes;
 use super::math::{V3, dot};
-use super::tables::{MAX_SPHERES, Tables};
+use super::tables::{MAX_SPHERES, Sides, Tables};
 use super::walls::Walls;
 
 /// Hits closer than this are ignored, so a bounced ray does not hit its own surface. Larger than
@@ -39,7 +39,10 @@ pub(super) fn nearest<L: Lanes>(l: L, k: &Tables, spheres: &Spheres<L>, o: V3<L:
     let mut id = l.splat_u(0);
     let first = if let Some(w) = &k.walls {
         let check = check::<L, 0>(l, w, o, d) | check::<L, 1>(l, w, o, d) | check::<L, 2>(l, w, o, d);
-        if l.bits(check) == 0 {
+        let exit = exit_plane(l, w, o, d);
+        if l.bits(check | exit.unsure) == 0 {
+            one_wall(l, &k.sides, &exit, o, d, &mut t, &mut id);
+        } else if l.bits(check) == 0 {
             ahead::<L, 0>(l, &spheres[0], &spheres[1], o, d, &mut t, &mut id);
             ahead::<L, 1>(l, &spheres[2], &spheres[3], o, d, &mut t, &mut id);
             ahead::<L, 2>(l, &spheres[4], &spheres[5], o, d, &mut t, &mut id);
@@ -152,8 +155,24 @@ fn nearer<L: Lanes, const A: u8, const BIG: bool, const WALL: bool>(
     id: &mut L::U,
 ) {
     let v = s.anchor - o;
-    let b = l.fma(s.w, d.pick(A), dot(l, v, d));
-    let c = l.fma(s.w2, v.pick(A), dot(l, v, v));
+    hit_sphere::<L, BIG, WALL>(l, s, v, d, v.pick(A), d.pick(A), t, id);
+}
+
+/// [`nearer`] given v = anchor − o and the components of v and d along the axis of `s.w`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn hit_sphere<L: Lanes, const BIG: bool, const WALL: bool>(
+    l: L,
+    s: &SphereLanes<L>,
+    v: V3<L::F>,
+    d: V3<L::F>,
+    v_axis: L::F,
+    d_axis: L::F,
+    t: &mut L::F,
+    id: &mut L::U,
+) {
+    let b = l.fma(s.w, d_axis, dot(l, v, d));
+    let c = l.fma(s.w2, v_axis, dot(l, v, v));
     let root = l.sqrt(l.fma(b, b, -c));
     let (near, far) = if BIG {
         let q = b + l.with_sign_of(root, b);
@@ -221,4 +240,83 @@ fn ahead<L: Lanes, const A: u8>(
         id: l.select_u(up, high.id, low.id),
     };
     nearer::<L, A, true, true>(l, &s, o, d, t, id);
+}
+
+/// Where each lane's ray leaves the box's planes (the walls' planes, which touch the walls at
+/// their anchors), and which wall that makes the nearest.
+pub(super) struct Exit<L: Lanes> {
+    /// Lanes whose nearest wall is along x, along y (else z)...
+    x: L::M,
+    y: L::M,
+    /// ...and its side, 2·axis + (1 at the high end): the index into [`Sides`].
+    side: L::U,
+    /// Lanes where the planes do not settle which wall is nearest.
+    pub unsure: L::M,
+}
+
+/// The plane ahead along each axis: where the ray meets it (t_a), and how much sooner it can meet
+/// the wall there, t_a − sag/|d_a| (see [`one_wall`]); whether the ray moves toward +a.
+#[inline(always)]
+fn plane<L: Lanes, const A: u8>(l: L, w: &Walls, o: V3<L::F>, d: V3<L::F>) -> (L::M, L::F, L::F) {
+    let a = usize::from(A);
+    let up = l.lt(l.splat(0.0), d.pick(A));
+    let inv = l.splat(1.0) / d.pick(A);
+    let t = (l.select(up, l.splat(w.hi[a]), l.splat(w.lo[a])) - o.pick(A)) * inv;
+    (up, t, l.fma(l.splat(-w.sag[a]), l.abs(inv), t))
+}
+
+/// [`Exit`] for every lane (meaningful where no lane needs [`check`]'s every-wall test).
+#[inline(always)]
+pub(super) fn exit_plane<L: Lanes>(l: L, w: &Walls, o: V3<L::F>, d: V3<L::F>) -> Exit<L> {
+    let (ux, tx, soon_x) = plane::<L, 0>(l, w, o, d);
+    let (uy, ty, soon_y) = plane::<L, 1>(l, w, o, d);
+    let (uz, tz, soon_z) = plane::<L, 2>(l, w, o, d);
+    let m = l.min(tx, l.min(ty, tz));
+    // A wall can be the nearest only where its soonest possible hit comes before the nearest
+    // plane: the nearest plane's always does (sag > 0); exactly one must, or the lane is unsure.
+    let (cx, cy, cz) = (l.lt(soon_x, m), l.lt(soon_y, m), l.lt(soon_z, m));
+    let two = (cx & cy) | (cz & (cx | cy));
+    // A ray starting a rounding error beyond a plane ahead (m < 0) may be beyond two walls at
+    // once, both met at t = 0, where the first in axis order wins: leave those to `ahead`.
+    let unsure = two | !(cx | cy | cz) | l.lt(m, l.splat(0.0));
+    let side = l.select_u(cx, side_of(l, ux, 0), l.select_u(cy, side_of(l, uy, 1), side_of(l, uz, 2)));
+    Exit { x: cx, y: cy, side, unsure }
+}
+
+/// [`nearer`] for the one wall [`exit_plane`] found, in lanes where it is `unsure` of none: the
+/// same arithmetic as [`ahead`] on that wall, so the same hit, for a third of the work.
+///
+/// **Why the planes settle it.** Each wall is a sphere touching its plane (at the anchor) from
+/// the box's side, so a ray inside meets the wall no later than the plane: t_wall ≤ t_plane.
+/// Where it leaves the box, the wall lies at most `bulge` in front of its plane (R − √(R² − r₀²)
+/// over the box's face), so t_wall ≥ t_plane − bulge/|d_a|. The nearest wall is met no later
+/// than the nearest plane, m; a wall whose soonest possible hit, t_plane − sag/|d_a| (sag ≥
+/// bulge, see `Walls::sag`), is past m cannot be nearest. When only one wall is left, it is the
+/// nearest, and taking the nearest of the three (as `ahead` does) finds it too. Lanes exiting
+/// within sag of an edge of the box are unsure, about 1 in 300, and the step tests every wall
+/// ahead.
+#[inline(always)]
+fn one_wall<L: Lanes>(l: L, k: &Sides, exit: &Exit<L>, o: V3<L::F>, d: V3<L::F>, t: &mut L::F, id: &mut L::U) {
+    // (Functions, not closures: a closure does not inherit the kernel's target features.)
+    let i = exit.side;
+    let s = SphereLanes {
+        anchor: V3 { x: l.lookup8(&k.anchor[0], i), y: l.lookup8(&k.anchor[1], i), z: l.lookup8(&k.anchor[2], i) },
+        w: l.lookup8(&k.w, i),
+        w2: l.lookup8(&k.w2, i),
+        id: l.to_u(l.lookup8(&k.id, i)),
+    };
+    let v = s.anchor - o;
+    hit_sphere::<L, true, true>(l, &s, v, d, along(l, exit, v), along(l, exit, d), t, id);
+}
+
+/// The side index of the plane ahead along `axis`: 2·axis, plus 1 where the ray moves `up`.
+#[inline(always)]
+fn side_of<L: Lanes>(l: L, up: L::M, axis: u32) -> L::U {
+    l.select_u(up, l.splat_u(2 * axis + 1), l.splat_u(2 * axis))
+}
+
+/// Each lane's component of `v` along the axis of its [`Exit`] wall.
+#[inline(always)]
+fn along<L: Lanes>(l: L, exit: &Exit<L>, v: V3<L::F>) -> L::F {
+    l.select(exit.x, v.x, l.select(exit.y, v.y, v.z))
 }

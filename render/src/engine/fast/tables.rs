@@ -78,6 +78,9 @@ pub(super) struct Tables {
     pub ends: [usize; 6],
     /// The box's walls, as (low, high) pairs along x, y, z, when `order` starts with them.
     pub walls: Option<walls::Walls>,
+    /// The walls' constants by side, 2·axis + (1 for the wall at the high end): what
+    /// `intersect::one_wall` looks up per lane.
+    pub sides: Sides,
     /// Per sphere, its index in the tables looked up at a hit (`center` to `kind`): the spheres
     /// that reflect light first, then the black ones (smallpt's front wall and light). A path
     /// ends at a black sphere, so with at most 8 of the others (`narrow`) AVX2 looks each table
@@ -98,6 +101,17 @@ pub(super) struct Tables {
     pub color: [[f32; MAX_SPHERES]; 3],
     /// [`Surface::code`]s.
     pub kind: [f32; MAX_SPHERES],
+}
+
+/// The six walls' intersection constants (as `intersect::SphereLanes` holds them), indexed by
+/// side: 2·axis + (1 for the wall at the high end). Zero when the scene is not a closed box.
+#[derive(Default)]
+pub(super) struct Sides {
+    pub anchor: [[f32; MAX_SPHERES]; 3],
+    pub w: [f32; MAX_SPHERES],
+    pub w2: [f32; MAX_SPHERES],
+    /// The wall's slot, as a float.
+    pub id: [f32; MAX_SPHERES],
 }
 
 impl Tables {
@@ -125,6 +139,7 @@ impl Tables {
             order: [0; MAX_SPHERES],
             ends: [0; 6],
             walls: None,
+            sides: Sides::default(),
             slot: [0; MAX_SPHERES],
             live: 0,
             narrow: false,
@@ -182,6 +197,12 @@ impl Tables {
         let mut order: Vec<u8> = Vec::new();
         if let Some(w) = &k.walls {
             order.extend(w.pairs.iter().flatten().map(|&i| i as u8));
+            for (side, &i) in w.pairs.iter().flatten().enumerate() {
+                (0..3).for_each(|j| k.sides.anchor[j][side] = k.anchor[j][i]);
+                k.sides.w[side] = k.w_axis[i];
+                k.sides.w2[side] = 2.0 * k.w_axis[i];
+                k.sides.id[side] = f32::from(k.slot[i]);
+            }
         }
         // The rest by size and axis, and last sphere first within a group as smallpt tests them
         // (only exact ties could tell the difference).
@@ -213,6 +234,16 @@ impl Tables {
     #[inline(always)]
     pub fn any3<L: Lanes>(&self, l: L, t: &[[f32; MAX_SPHERES]; 3], id: L::U) -> V3<L::F> {
         V3 { x: l.lookup(&t[0], id), y: l.lookup(&t[1], id), z: l.lookup(&t[2], id) }
+    }
+
+    /// Tables whose box planes never settle which wall a ray meets (an infinite `Walls::sag`):
+    /// every step tests the three walls ahead, as before `intersect::one_wall`.
+    #[cfg(test)]
+    pub fn unsure_of_walls(mut self) -> Tables {
+        if let Some(w) = &mut self.walls {
+            w.sag = [f32::INFINITY; 3];
+        }
+        self
     }
 
     /// Looks hit tables up over all 16 entries even when the spheres that are not black fit in 8.

@@ -38,6 +38,11 @@ pub(super) struct Walls {
     /// above and tests every wall.
     pub lo: [f32; 3],
     pub hi: [f32; 3],
+    /// Per axis: how far, at most, a wall of the pair bulges into the box from its plane inside
+    /// the box's face (R − √(R² − r₀²), r₀ the face's farthest corner from the wall's axis line),
+    /// doubled, plus 0.01 for f32 rounding: a ray leaving the box through that wall meets it
+    /// within `sag / |d_a|` before the plane. See `intersect::one_wall`.
+    pub sag: [f32; 3],
 }
 
 impl Walls {
@@ -95,6 +100,7 @@ pub(super) fn find(scene: &Scene, starts: &[Vec3]) -> Option<Walls> {
     }
     let diagonal = (0..3).map(|a| (hi[a] - lo[a]).powi(2)).sum::<f64>().sqrt();
     let mut graze = [0.0f32; 3];
+    let mut sag = [0.0f32; 3];
     for a in 0..3 {
         for &i in &pairs[a] {
             let s = &scene.spheres[i];
@@ -113,9 +119,11 @@ pub(super) fn find(scene: &Scene, starts: &[Vec3]) -> Option<Walls> {
             // The bound already takes the worst start and the longest ray; f32 rounding of a
             // unit direction (~1e-7) is far below it, so a small relative margin is enough.
             graze[a] = graze[a].max((1.01 * tau) as f32);
+            let bulge = s.radius - (s.radius * s.radius - r0 * r0).sqrt();
+            sag[a] = sag[a].max((2.0 * bulge + 0.01) as f32);
         }
     }
-    Some(Walls { pairs, graze, lo: lo.map(|v| v as f32), hi: hi.map(|v| v as f32) })
+    Some(Walls { pairs, graze, lo: lo.map(|v| v as f32), hi: hi.map(|v| v as f32), sag })
 }
 
 /// Where the camera rays of an image with `frame` begin: its four corners and its centre (the
@@ -141,6 +149,11 @@ mod tests {
         assert_eq!(w.pairs, [[0, 1], [4, 5], [2, 3]]);
         for g in w.graze {
             assert!(g > 1e-3 && g < 1e-2, "graze {g}");
+        }
+        // The floor and ceiling bulge most, 0.051 at the far corners: 88.4 along z and 49 along
+        // x from their axis line (r₀² = 10 216, R = 1e5).
+        for (s, want) in w.sag.into_iter().zip([0.0948f32 + 0.01, 0.1022 + 0.01, 0.0407 + 0.01]) {
+            assert!((s - want).abs() < 1e-3, "sag {s}, want about {want}");
         }
     }
 
