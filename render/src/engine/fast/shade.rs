@@ -174,8 +174,9 @@ pub(super) fn scatter<L: Lanes>(
         let pr = l.fma(l.splat(0.5), re, l.splat(0.25));
         split = glass & !tir & !l.lt(l.splat(SPLIT_DEPTH), depth);
         let pick_refl = tir | (!split & l.lt(u1, pr));
-        let glass_w =
-            l.select(tir, l.splat(1.0), l.select(split, tr, l.select(pick_refl, re / pr, tr / (l.splat(1.0) - pr))));
+        // re/pr or tr/(1 − pr) by the branch taken: one divide.
+        let picked = l.select(pick_refl, re, tr) / l.select(pick_refl, pr, l.splat(1.0) - pr);
+        let glass_w = l.select(tir, l.splat(1.0), l.select(split, tr, picked));
         new_d = sel3(l, glass, sel3(l, pick_refl, refl, tdir), new_d);
         if l.bits(split) != 0 {
             store3(l, refl, &mut splits.refl);
