@@ -292,9 +292,9 @@ pub(super) fn exit_plane<L: Lanes>(l: L, w: &Walls, o: V3<L::F>, d: V3<L::F>) ->
 /// over the box's face), so t_wall ≥ t_plane − bulge/|d_a|. The nearest wall is met no later
 /// than the nearest plane, m; a wall whose soonest possible hit, t_plane − sag/|d_a| (sag ≥
 /// bulge, see `Walls::sag`), is past m cannot be nearest. When only one wall is left, it is the
-/// nearest, and taking the nearest of the three (as `ahead` does) finds it too. Lanes exiting
-/// within sag of an edge of the box are unsure, about 1 in 300, and the step tests every wall
-/// ahead.
+/// nearest, and taking the nearest of the three (as `ahead` does) finds it too. Lanes leaving
+/// within sag of an edge of the box are unsure, and their step tests the three walls ahead: in
+/// smallpt's room, 1.4 % of 8-lane steps.
 #[inline(always)]
 fn one_wall<L: Lanes>(l: L, k: &Sides, exit: &Exit<L>, o: V3<L::F>, d: V3<L::F>, t: &mut L::F, id: &mut L::U) {
     // (Functions, not closures: a closure does not inherit the kernel's target features.)
