@@ -245,10 +245,15 @@ mod tests {
 
     /// The image `kernel` renders for `req` on this CPU's widest path, and the segments traced.
     fn render_with(req: &RenderRequest, trace: Trace) -> (Vec<Rgb>, u64) {
+        render_on(SimdPath::detected(), req, trace)
+    }
+
+    /// [`render_with`] on `path`.
+    fn render_on(path: SimdPath, req: &RenderRequest, trace: Trace) -> (Vec<Rgb>, u64) {
         let engine = Fast {
             trace,
             fallback: None,
-            path: SimdPath::detected(),
+            path,
             width: req.width,
             height: req.height,
             samples: req.samples_per_subpixel(),
@@ -290,10 +295,13 @@ mod tests {
     #[test]
     fn one_wall_finds_the_nearest_of_the_three() {
         let req = pfm_request(128, 96, 13);
-        let one = render_with(&req, trace(&Scene::cornell(), &req, Tables::new)).0;
-        let three = render_with(&req, trace(&Scene::cornell(), &req, |s, f| Tables::new(s, f).unsure_of_walls())).0;
-        let differ = one.iter().zip(&three).filter(|(a, b)| a != b).count();
-        assert_eq!(differ, 0, "pixels that differ, of {}", one.len());
+        for path in SimdPath::ALL.into_iter().filter(|p| p.usable()) {
+            let one = render_on(path, &req, trace(&Scene::cornell(), &req, Tables::new)).0;
+            let three = trace(&Scene::cornell(), &req, |s, f| Tables::new(s, f).unsure_of_walls());
+            let three = render_on(path, &req, three).0;
+            let differ = one.iter().zip(&three).filter(|(a, b)| a != b).count();
+            assert_eq!(differ, 0, "{path:?}: pixels that differ, of {}", one.len());
+        }
     }
 
     /// No ray gets out of smallpt's box: f32 hit points where two walls meet land a rounding
