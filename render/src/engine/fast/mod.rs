@@ -70,10 +70,10 @@ const BATCH_SAMPLES: u32 = 4096;
 thread_local! {
     /// Each worker thread's buffers from its last row, reused for the next: a row's subpixel sums
     /// and a batch's per-sample results (150 KB at 1024 wide; 840 KB at the widest image, 8192,
-    /// kept while the thread lives). Allocated and freed per row,
-    /// they left glibc's thread heap with more than its trim threshold free, so every row gave
-    /// the pages back (`madvise`, a TLB shootdown that interrupts the other cores) and faulted
-    /// them in again, zeroed: 3 % of a 1024×768 spp 4 render's CPU time.
+    /// kept while the thread lives). Allocated and freed per row, they left glibc's thread heap
+    /// with more than its trim threshold free, so every row gave the pages back (`madvise`: a
+    /// TLB shootdown that interrupts the other cores) and faulted them in again, zeroed: 3 % of
+    /// a 1024×768 spp 4 render's CPU time.
     static SUMS: std::cell::Cell<Vec<SubpixelSums>> = const { std::cell::Cell::new(Vec::new()) };
     static RESULTS: std::cell::Cell<Vec<[f32; 3]>> = const { std::cell::Cell::new(Vec::new()) };
 }
