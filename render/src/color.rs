@@ -38,7 +38,7 @@ pub fn to_int_pow(x: f64) -> u8 {
 /// that is within a few ulps of a threshold; the unit test checks a thousand ulps either side
 /// of every one. Buckets are 1/256 of a binade, narrower than the gap between two steps (at
 /// least 2.2/255 of x, relative, at the top): a bucket holds at most one step, so the value is
-/// the bucket's, or one more from the threshold inside it (built and checked in [`GammaSteps::new`]).
+/// the bucket's, or one more from the threshold inside it (built and checked in `GammaSteps::new`).
 pub struct GammaSteps {
     /// `first[k]`: the least x with `to_int_pow(x) ≥ k` (k = 1..=255); `first[0]` = −∞ and
     /// `first[256]` = +∞ as sentinels.

@@ -14,7 +14,7 @@ pub mod pfm;
 pub mod png;
 pub mod ppm;
 
-use crate::color::{Rgb, to_int};
+use crate::color::{Rgb, gamma_steps};
 use crate::format::Format;
 use std::io::{self, Write};
 
@@ -102,10 +102,12 @@ pub fn raw_row(format: Format, pixels: &[Rgb], buf: &mut Vec<u8>) {
     }
 }
 
-/// A row quantised with [`to_int`] into `buf`: three bytes a pixel, P6's row.
+/// A row quantised with [`crate::color::to_int`] into `buf`: three bytes a pixel, P6's row.
 fn quantise(pixels: &[Rgb], buf: &mut Vec<u8>) {
+    // The table once a row, not once a channel.
+    let steps = gamma_steps();
     buf.clear();
-    buf.extend(pixels.iter().flat_map(|p| [to_int(p.x), to_int(p.y), to_int(p.z)]));
+    buf.extend(pixels.iter().flat_map(|p| [steps.to_int(p.x), steps.to_int(p.y), steps.to_int(p.z)]));
 }
 
 /// The error for a raw row of the wrong length.
