@@ -336,7 +336,7 @@ impl Light {
 mod tests {
     use super::super::rng::uniform;
     use super::*;
-    use crate::engine::fast::lanes::{LaneJob, SimdPath, dispatch};
+    use crate::engine::fast::lanes::{LaneJob, MAX_W, SimdPath, dispatch};
     use crate::scene::{Material, Sphere};
 
     fn find(scene: &Scene) -> Result<Light, NoLight> {
@@ -406,11 +406,11 @@ mod tests {
             use super::super::math::orthonormal_basis;
             let sp = spheres(l, self.k);
             let (x, nl) = (splat_v(l, self.x), splat_v(l, self.nl));
-            let ids: [u32; 16] = std::array::from_fn(|i| i as u32 * 7919 + 1);
+            let ids: [u32; MAX_W] = std::array::from_fn(|i| i as u32 * 7919 + 1);
             let mut rng = l.load_u(&ids);
             let (mut nee, mut bsdf) = (0.0, 0.0);
             let all = l.lt(l.splat(0.0), l.splat(1.0));
-            let mut a = [0f32; 16];
+            let mut a = [0f32; MAX_W];
             for _ in 0..self.n {
                 let g = self
                     .light

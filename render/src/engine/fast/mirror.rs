@@ -129,7 +129,7 @@ impl Mirror {
 #[cfg(test)]
 mod tests {
     use super::super::intersect::{nearest, spheres};
-    use super::super::lanes::{LaneJob, SimdPath, dispatch};
+    use super::super::lanes::{LaneJob, MAX_W, SimdPath, dispatch};
     use super::super::math::orthonormal_basis;
     use super::super::rng::uniform;
     use super::*;
@@ -184,14 +184,14 @@ mod tests {
         fn run<L: Lanes>(self, l: L) -> Sums {
             let sp = spheres(l, self.k);
             let (x, nl) = (splat_v(l, self.x), splat_v(l, self.nl));
-            let ids: [u32; 16] = std::array::from_fn(|i| i as u32 * 7919 + 3);
+            let ids: [u32; MAX_W] = std::array::from_fn(|i| i as u32 * 7919 + 3);
             let mut rng = l.load_u(&ids);
             let all = l.lt(l.splat(0.0), l.splat(1.0));
             let zero = l.splat(0.0);
             let (c, inv_r) = (splat_v(l, self.mirror.center), l.splat(1.0 / self.mirror.radius));
             let le = self.light.emission[1] * self.mirror.color[1];
             let mut sums = [0.0; 5];
-            let (mut a, mut b, mut u) = ([0f32; 16], [0f32; 16], [0f32; 16]);
+            let (mut a, mut b, mut u) = ([0f32; MAX_W], [0f32; MAX_W], [0f32; MAX_W]);
             for _ in 0..self.n {
                 let aimed = self.mirror.aimed(
                     l,

@@ -40,7 +40,7 @@ pub(super) fn uniform<L: Lanes>(l: L, s: &mut L::U) -> L::F {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::fast::lanes::{LaneJob, SimdPath, dispatch};
+    use crate::engine::fast::lanes::{LaneJob, MAX_W, SimdPath, dispatch};
 
     /// lowbias32 as published.
     fn lowbias32(mut x: u32) -> u32 {
@@ -59,14 +59,14 @@ mod tests {
         fn run<L: Lanes>(self, l: L) {
             let mut state = 0x1234_5678u32;
             for _ in 0..256 {
-                let (mut h, mut v) = ([0u32; 16], [0u32; 16]);
+                let (mut h, mut v) = ([0u32; MAX_W], [0u32; MAX_W]);
                 for i in 0..L::W {
                     h[i] = lowbias32(state.wrapping_add(i as u32));
                     v[i] = lowbias32(h[i] ^ 0x9e37_79b9);
                 }
                 state = lowbias32(state);
                 let mut s = seed(l, l.load_u(&h), l.load_u(&v));
-                let (mut got_s, mut got_u) = ([0u32; 16], [0f32; 16]);
+                let (mut got_s, mut got_u) = ([0u32; MAX_W], [0f32; MAX_W]);
                 l.store_u(s, &mut got_s);
                 l.store(uniform(l, &mut s), &mut got_u);
                 for i in 0..L::W {

@@ -1,6 +1,7 @@
-//! AVX-512F: 16 lanes, with bit masks.
+//! AVX-512: 16 lanes, with bit masks.
 
 use super::Lanes;
+use super::paired::Paired;
 use std::arch::x86_64::*;
 use std::ops::{BitAnd, BitOr, Not};
 
@@ -39,21 +40,27 @@ impl Not for M16 {
     }
 }
 
-/// AVX-512F: 16 lanes.
+/// AVX-512: 16 lanes.
 #[derive(Clone, Copy)]
 pub(in crate::engine::fast) struct Avx512(());
 
-/// Runs `job` on AVX-512 lanes, compiled with AVX-512F.
+/// Runs `job` on AVX-512 lanes, two vectors per value ([`Paired`]: 32 paths in flight), compiled
+/// with AVX-512 F, DQ, VL and BW and the bit instructions every AVX-512 CPU has (BMI1, BMI2,
+/// POPCNT, LZCNT: the lane masks' counts and scans are one instruction each).
+///
+/// Why paired: with 32 registers, two independent vectors of paths fit without spilling much,
+/// and the second one fills the waits of the first's dependency chain (see [`Paired`]); with
+/// AVX2's 16 registers the spills cost more than that buys.
 ///
 /// # Safety
-/// The CPU must have AVX-512F.
-#[target_feature(enable = "avx512f")]
+/// The CPU must have those features ([`SimdPath::usable`](super::SimdPath::usable)).
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,bmi1,bmi2,popcnt,lzcnt")]
 pub(super) unsafe fn enter<J: super::LaneJob>(job: J) -> J::Output {
-    job.run(Avx512(()))
+    job.run(Paired(Avx512(())))
 }
 
 // SAFETY for every `unsafe` block in this impl: an `Avx512` token is only made in `enter`, which
-// `dispatch` calls only when the CPU has AVX-512F; slices are bounds-checked.
+// `dispatch` calls only when the CPU has its features; slices are bounds-checked.
 impl Lanes for Avx512 {
     const W: usize = 16;
     type F = F16;

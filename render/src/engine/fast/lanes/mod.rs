@@ -92,6 +92,7 @@ macro_rules! mask_ops {
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod paired;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod sse2;
@@ -102,7 +103,7 @@ use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
 use std::sync::OnceLock;
 
 /// The widest lane count: buffers sized for any path hold this many lanes.
-pub(super) const MAX_W: usize = 16;
+pub(super) const MAX_W: usize = 32;
 
 /// An instruction-set path, narrowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -113,7 +114,7 @@ pub enum SimdPath {
     Sse2,
     /// AVX2 + FMA: 8 paths in lanes.
     Avx2,
-    /// AVX-512F: 16 paths in lanes.
+    /// AVX-512 (F, DQ, VL, BW): 32 paths, in two vectors of 16 lanes.
     Avx512,
 }
 
@@ -146,7 +147,16 @@ impl SimdPath {
             match self {
                 SimdPath::Scalar | SimdPath::Sse2 => true,
                 SimdPath::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-                SimdPath::Avx512 => is_x86_feature_detected!("avx512f"),
+                SimdPath::Avx512 => {
+                    is_x86_feature_detected!("avx512f")
+                        && is_x86_feature_detected!("avx512dq")
+                        && is_x86_feature_detected!("avx512vl")
+                        && is_x86_feature_detected!("avx512bw")
+                        && is_x86_feature_detected!("bmi1")
+                        && is_x86_feature_detected!("bmi2")
+                        && is_x86_feature_detected!("popcnt")
+                        && is_x86_feature_detected!("lzcnt")
+                }
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -185,7 +195,7 @@ pub(super) trait LaneJob {
 pub(super) fn dispatch<J: LaneJob>(path: SimdPath, job: J) -> J::Output {
     match path.clamp_to_cpu() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `clamp_to_cpu` returned this path, so the CPU has AVX-512F.
+        // SAFETY: `clamp_to_cpu` returned this path, so the CPU has its features (`usable`).
         SimdPath::Avx512 => unsafe { avx512::enter(job) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `clamp_to_cpu` returned this path, so the CPU has AVX2 and FMA.
@@ -253,7 +263,7 @@ pub(super) trait Lanes: Copy {
     /// Lane `i` of `v`.
     #[inline(always)]
     fn get(self, v: Self::F, i: usize) -> f32 {
-        let mut a = [0.0; 16];
+        let mut a = [0.0; MAX_W];
         self.store(v, &mut a);
         a[i]
     }
@@ -308,7 +318,7 @@ pub(super) trait Lanes: Copy {
     /// count are ignored).
     #[inline(always)]
     fn expand(self, m: Self::M, src: &[f32], old: Self::F) -> Self::F {
-        let mut a = [0.0; 16];
+        let mut a = [0.0; MAX_W];
         self.store(old, &mut a);
         let bits = self.bits(m);
         for (i, &v) in (0..Self::W).filter(|i| bits >> i & 1 == 1).zip(src) {
@@ -319,7 +329,7 @@ pub(super) trait Lanes: Copy {
     /// [`Lanes::expand`] for u32 lanes.
     #[inline(always)]
     fn expand_u(self, m: Self::M, src: &[u32], old: Self::U) -> Self::U {
-        let mut a = [0; 16];
+        let mut a = [0; MAX_W];
         self.store_u(old, &mut a);
         let bits = self.bits(m);
         for (i, &v) in (0..Self::W).filter(|i| bits >> i & 1 == 1).zip(src) {
@@ -342,13 +352,13 @@ mod tests {
         fn run<L: Lanes>(self, l: L) {
             let mut state = 0x1234_5678u32;
             for _ in 0..256 {
-                let (a, b): ([u32; 16], [u32; 16]) = (
+                let (a, b): ([u32; MAX_W], [u32; MAX_W]) = (
                     std::array::from_fn(|i| state.wrapping_mul(0x9e37_79b9).rotate_left(i as u32 * 3)),
                     std::array::from_fn(|i| state.wrapping_add(i as u32).rotate_right(7) ^ 0x5bd1_e995),
                 );
                 state = state.wrapping_mul(0x2545_f491).wrapping_add(1);
                 let (va, vb) = (l.load_u(&a), l.load_u(&b));
-                let mut got = [[0u32; 16]; 9];
+                let mut got = [[0u32; MAX_W]; 9];
                 l.store_u(l.xor_u(va, vb), &mut got[0]);
                 l.store_u(l.or_u(va, vb), &mut got[1]);
                 l.store_u(l.shl_u::<13>(va), &mut got[2]);
@@ -358,7 +368,7 @@ mod tests {
                 l.store_u(l.add_u(va, vb), &mut got[6]);
                 l.store_u(l.sub_u(va, vb), &mut got[7]);
                 l.store_u(l.to_u(l.to_f(l.shr_u::<9>(vb)) * l.splat(0.75)), &mut got[8]);
-                let mut f = [0f32; 16];
+                let mut f = [0f32; MAX_W];
                 l.store(l.to_f(l.shr_u::<1>(vb)), &mut f);
                 for i in 0..L::W {
                     let want = [a[i] ^ b[i], a[i] | b[i], a[i] << 13, a[i] >> 17, a[i].wrapping_mul(b[i])];
@@ -374,10 +384,10 @@ mod tests {
                 }
             }
             // `lane(i)` picks lane i alone, `get` reads it, `lookup`/`lookup8` read the table.
-            let (v, t): ([f32; 16], [f32; 16]) =
+            let (v, t): ([f32; MAX_W], [f32; 16]) =
                 (std::array::from_fn(|i| i as f32 + 0.5), std::array::from_fn(|i| -(i as f32)));
-            let idx: [u32; 16] = std::array::from_fn(|i| (i as u32 * 5 + 3) % 16);
-            let (mut looked, mut looked8, mut got) = ([0f32; 16], [0f32; 16], [0f32; 16]);
+            let idx: [u32; MAX_W] = std::array::from_fn(|i| (i as u32 * 5 + 3) % 16);
+            let (mut looked, mut looked8, mut got) = ([0f32; MAX_W], [0f32; MAX_W], [0f32; MAX_W]);
             l.store(l.lookup(&t, l.load_u(&idx)), &mut looked);
             l.store(l.lookup8(&t, l.load_u(&idx.map(|i| i % 8))), &mut looked8);
             for i in 0..L::W {
@@ -390,13 +400,16 @@ mod tests {
                 }
                 assert_eq!(l.bits(l.eq(l.load(&v), l.splat(v[i]))), 1 << i, "eq, lane {i}");
             }
-            // `mask_of` and the expands: every 8-lane mask, and a few of 16.
-            let src: [f32; 16] = std::array::from_fn(|i| 100.0 + i as f32);
-            let src_u: [u32; 16] = std::array::from_fn(|i| 200 + i as u32);
-            for bits in (0u32..256).chain([0x8421, 0xffff, 0x7ffe, 0x1234]).map(|b| b & L::ALL) {
+            // `mask_of` and the expands: every 8-lane mask, and a few of 16 and 32.
+            let src: [f32; MAX_W] = std::array::from_fn(|i| 100.0 + i as f32);
+            let src_u: [u32; MAX_W] = std::array::from_fn(|i| 200 + i as u32);
+            for bits in (0u32..256)
+                .chain([0x8421, 0xffff, 0x7ffe, 0x1234, 0x8001_7ffe, 0xffff_0000, u32::MAX])
+                .map(|b| b & L::ALL)
+            {
                 let m = l.mask_of(bits);
                 assert_eq!(l.bits(m), bits, "mask_of");
-                let (mut f, mut u) = ([0f32; 16], [0u32; 16]);
+                let (mut f, mut u) = ([0f32; MAX_W], [0u32; MAX_W]);
                 l.store(l.expand(m, &src[..L::W], l.load(&v)), &mut f);
                 l.store_u(l.expand_u(m, &src_u[..L::W], l.load_u(&idx)), &mut u);
                 let mut k = 0;
@@ -418,5 +431,13 @@ mod tests {
                 eprintln!("{}: skipped, this CPU lacks it", path.name());
             }
         }
+    }
+
+    /// [`paired::Paired`] on the paths every x86-64 has, so that it is checked on any machine
+    /// (AVX-512 runs paired, and is checked above where the CPU has it).
+    #[test]
+    fn paired_lanes_compute_the_scalar_numbers() {
+        MatchScalar.run(paired::Paired(Scalar));
+        MatchScalar.run(paired::Paired(sse2::Sse2::token()));
     }
 }
