@@ -30,22 +30,27 @@ pub(super) fn spheres<L: Lanes>(l: L, k: &Tables) -> Spheres<L> {
 }
 
 /// Each lane's nearest hit along `o + t·d`: the distance (`INF` for none) and the hit sphere's
-/// slot. In smallpt's box, one wall per axis: the one ahead of the lane, unless some lane moves
-/// nearly parallel to a wall or starts outside it (see [`walls`](super::walls)); then every
-/// wall. The other spheres by axis (the axis is a constant in each loop).
+/// slot. In smallpt's box, the one wall ahead that the box's planes pick ([`one_wall`]), else one
+/// wall per axis, the one ahead of the lane, and both along an axis some lane moves nearly
+/// parallel to ([`pair`]; see [`walls`](super::walls)); every wall when some lane starts outside
+/// the box. The other spheres by axis (the axis is a constant in each loop).
 #[inline(always)]
 pub(super) fn nearest<L: Lanes>(l: L, k: &Tables, spheres: &Spheres<L>, o: V3<L::F>, d: V3<L::F>) -> (L::F, L::U) {
     let mut t = l.splat(INF);
     let mut id = l.splat_u(0);
     let first = if let Some(w) = &k.walls {
-        let check = check::<L, 0>(l, w, o, d) | check::<L, 1>(l, w, o, d) | check::<L, 2>(l, w, o, d);
+        let graze = [grazing::<L, 0>(l, w, d), grazing::<L, 1>(l, w, d), grazing::<L, 2>(l, w, d)];
+        let out = outside::<L, 0>(l, w, o) | outside::<L, 1>(l, w, o) | outside::<L, 2>(l, w, o);
         let exit = exit_plane(l, w, o, d);
-        if l.bits(check | exit.unsure) == 0 {
+        if l.bits(graze[0] | graze[1] | graze[2] | out | exit.unsure) == 0 {
             one_wall(l, &k.sides, &exit, o, d, &mut t, &mut id);
-        } else if l.bits(check) == 0 {
-            ahead::<L, 0>(l, &spheres[0], &spheres[1], o, d, &mut t, &mut id);
-            ahead::<L, 1>(l, &spheres[2], &spheres[3], o, d, &mut t, &mut id);
-            ahead::<L, 2>(l, &spheres[4], &spheres[5], o, d, &mut t, &mut id);
+        } else if l.bits(out) == 0 {
+            // The walls ahead, and both walls along an axis some lane grazes (in the pairs'
+            // order, as the every-wall test takes them): a grazing step mostly grazes one axis,
+            // so four wall tests, not six.
+            pair::<L, 0>(l, &spheres[0], &spheres[1], graze[0], o, d, &mut t, &mut id);
+            pair::<L, 1>(l, &spheres[2], &spheres[3], graze[1], o, d, &mut t, &mut id);
+            pair::<L, 2>(l, &spheres[4], &spheres[5], graze[2], o, d, &mut t, &mut id);
         } else {
             for (a, pair) in spheres[..6].chunks(2).enumerate() {
                 for s in pair {
@@ -197,10 +202,32 @@ fn hit_sphere<L: Lanes, const BIG: bool, const WALL: bool>(
 }
 
 /// Lanes that must test both walls of the pair along `A`: moving within `graze` of parallel to
-/// them, or outside the box along `A`.
+/// them (lanes outside the box test every wall).
 #[inline(always)]
-fn check<L: Lanes, const A: u8>(l: L, w: &Walls, o: V3<L::F>, d: V3<L::F>) -> L::M {
-    l.lt(l.abs(d.pick(A)), l.splat(w.graze[usize::from(A)])) | outside::<L, A>(l, w, o)
+fn grazing<L: Lanes, const A: u8>(l: L, w: &Walls, d: V3<L::F>) -> L::M {
+    l.lt(l.abs(d.pick(A)), l.splat(w.graze[usize::from(A)]))
+}
+
+/// The walls of the pair along `A` a step must test: both where some lane of `graze` moves
+/// nearly parallel to them, else the one ahead of each lane.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pair<L: Lanes, const A: u8>(
+    l: L,
+    low: &SphereLanes<L>,
+    high: &SphereLanes<L>,
+    graze: L::M,
+    o: V3<L::F>,
+    d: V3<L::F>,
+    t: &mut L::F,
+    id: &mut L::U,
+) {
+    if l.bits(graze) == 0 {
+        ahead::<L, A>(l, low, high, o, d, t, id);
+    } else {
+        nearer::<L, A, true, true>(l, low, o, d, t, id);
+        nearer::<L, A, true, true>(l, high, o, d, t, id);
+    }
 }
 
 /// Lanes whose origin is outside the box along `A` by more than EPS (a hit point on a wall rounds
@@ -265,13 +292,13 @@ fn plane<L: Lanes, const A: u8>(l: L, w: &Walls, o: V3<L::F>, d: V3<L::F>, inv: 
     (up, t, l.fma(l.splat(-w.sag[a]), l.abs(inv), t))
 }
 
-/// [`Exit`] for every lane (meaningful where no lane needs [`check`]'s every-wall test).
+/// [`Exit`] for every lane (meaningful where no lane is [`grazing`] or outside the box).
 #[inline(always)]
 pub(super) fn exit_plane<L: Lanes>(l: L, w: &Walls, o: V3<L::F>, d: V3<L::F>) -> Exit<L> {
     // The three reciprocals from one divide, 1/d_x = d_y·d_z / (d_x·d_y·d_z): a divide takes the
     // divider for 10 cycles on a 16-lane vector (Intel), a multiply one slot. They are a few ulps
     // off, which moves the planes by far less than `sag`'s 0.01 of slack; lanes that graze a
-    // wall (|d_a| < `graze`, where the product could underflow) take `check`'s path, not this.
+    // wall (|d_a| < `graze`, where the product could underflow) take [`pair`]'s path, not this.
     let (xy, yz) = (d.x * d.y, d.y * d.z);
     let r = l.splat(1.0) / (xy * d.z);
     let (ix, iy, iz) = (yz * r, d.x * d.z * r, xy * r);
