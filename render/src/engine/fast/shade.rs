@@ -93,6 +93,28 @@ impl<L: Lanes> Hit<L> {
     }
 }
 
+/// A step's random numbers and what the diffuse direction makes of them: the roulette's u0,
+/// glass's u1, and φ = 2π·u1, sin θ = √u2, cos θ = √(1 − u2). They depend on nothing the
+/// intersection finds, so the step draws them before it intersects: then they are computed in
+/// the intersection's waits, and a mispredicted branch there does not throw them away.
+#[derive(Clone, Copy)]
+pub(super) struct Draws<L: Lanes> {
+    u0: L::F,
+    u1: L::F,
+    cos_phi: L::F,
+    sin_phi: L::F,
+    r2s: L::F,
+    cos_theta: L::F,
+}
+
+/// [`Draws`] from the paths' random streams (three numbers per lane, in smallpt's order).
+#[inline(always)]
+pub(super) fn draws<L: Lanes>(l: L, rng: &mut L::U) -> Draws<L> {
+    let (u0, u1, u2) = (uniform(l, rng), uniform(l, rng), uniform(l, rng));
+    let (cos_phi, sin_phi) = cos_sin_2pi(l, u1);
+    Draws { u0, u1, cos_phi, sin_phi, r2s: l.sqrt(u2), cos_theta: l.sqrt(l.splat(1.0) - u2) }
+}
+
 /// Moves every lane's path to its hit and on in a new direction, with the new throughput.
 /// Returns bit masks of lanes whose path ended (missed, lost the roulette, or hit a black sphere
 /// and can add nothing more) and of lanes that split at glass (their reflected branch is in
@@ -104,6 +126,7 @@ pub(super) fn scatter<L: Lanes>(
     k: &Tables,
     path: &mut Paths<L>,
     hit: Hit<L>,
+    draws: Draws<L>,
     splits: &mut Splits,
 ) -> (u32, u32, Bounce<L>) {
     let (o, d, id) = (path.o, path.d, hit.id);
@@ -130,8 +153,7 @@ pub(super) fn scatter<L: Lanes>(
 
     // Roulette past ROULETTE_DEPTH on the largest albedo p (at most DEEP_SURVIVAL past
     // DEEP_DEPTH): survive with probability p, weight f/p.
-    let rng = &mut path.rng;
-    let (u0, u1, u2) = (uniform(l, rng), uniform(l, rng), uniform(l, rng));
+    let Draws { u0, u1, cos_phi, sin_phi, r2s, cos_theta } = draws;
     let f = k.hit3(l, &k.color, id);
     let p = l.max(f.x, l.max(f.y, f.z));
     let p = l.select(l.lt(l.splat(DEEP_DEPTH), depth), l.min(p, l.splat(DEEP_SURVIVAL)), p);
@@ -140,11 +162,9 @@ pub(super) fn scatter<L: Lanes>(
     let weight = path.thr.mul_each(f);
     let mut thr = weight * l.select(roulette, l.splat(1.0) / p, l.splat(1.0));
 
-    // Diffuse: cosine-weighted around nl, φ = 2π·u1, sin θ = √u2.
-    let (cos_phi, sin_phi) = cos_sin_2pi(l, u1);
-    let r2s = l.sqrt(u2);
+    // Diffuse: cosine-weighted around nl (see [`Draws`]).
     let (tu, tv) = orthonormal_basis(l, nl);
-    let diffuse_dir = fma3(l, tu, cos_phi * r2s, fma3(l, tv, sin_phi * r2s, nl * l.sqrt(l.splat(1.0) - u2)));
+    let diffuse_dir = fma3(l, tu, cos_phi * r2s, fma3(l, tv, sin_phi * r2s, nl * cos_theta));
     // Mirror.
     let refl = fma3(l, n, l.splat(-2.0) * dn, d);
     let kind = k.hit(l, &k.kind, id);

@@ -12,7 +12,7 @@ use super::light::Light;
 use super::math::{V3, dot, load3, sel3, set_bits, splat_v, store3};
 use super::mirror::Mirror;
 use super::rng::uniform;
-use super::shade::{Hit, Paths, Splits, scatter};
+use super::shade::{Hit, Paths, Splits, draws, scatter};
 use super::tables::Tables;
 
 /// Glass splits happen at depths 1 and 2 only (`shade::SPLIT_DEPTH`), so a lane holds at most
@@ -327,6 +327,7 @@ impl Trace {
         results: &mut [[f32; 3]],
     ) -> (u32, u32) {
         let k = &self.tables;
+        let draws = draws(l, &mut path.rng);
         let (t, id) = nearest(l, k, spheres, path.o, path.d);
         let hit = Hit { t, id };
         // L += T·e. Most segments end on a surface that emits nothing (smallpt's light is one
@@ -364,7 +365,7 @@ impl Trace {
             }
             _ => one,
         };
-        let (done, split, at) = scatter(l, k, path, hit, &mut st.splits);
+        let (done, split, at) = scatter(l, k, path, hit, draws, &mut st.splits);
         if NEE {
             // One pair of numbers for the shadow ray and (swapped) for the point on the mirror:
             // each estimate is unbiased on its own, and it saves two draws per step.
