@@ -48,9 +48,10 @@ pub(in crate::engine::fast) struct Avx512(());
 /// with AVX-512 F, DQ, VL and BW and the bit instructions every AVX-512 CPU has (BMI1, BMI2,
 /// POPCNT, LZCNT: the lane masks' counts and scans are one instruction each).
 ///
-/// Why paired: with 32 registers, two independent vectors of paths fit without spilling much,
-/// and the second one fills the waits of the first's dependency chain (see [`Paired`]); with
-/// AVX2's 16 registers the spills cost more than that buys.
+/// Why paired: the second vector fills the waits of the first's dependency chain (see
+/// [`Paired`]). Two vectors of paths do not fit 32 registers either, but the spills take the load
+/// and store ports, while 512-bit arithmetic has only two ports of its own; with AVX2's 16
+/// registers the spills cost more than the overlap buys (BENCHMARKS.md, issue 16).
 ///
 /// # Safety
 /// The CPU must have those features ([`SimdPath::usable`](super::SimdPath::usable)).
