@@ -52,8 +52,8 @@ pub(super) fn nearest<L: Lanes>(l: L, k: &Tables, spheres: &Spheres<L>, o: V3<L:
             pair::<L, 1>(l, &spheres[2], &spheres[3], graze[1], o, d, &mut t, &mut id);
             pair::<L, 2>(l, &spheres[4], &spheres[5], graze[2], o, d, &mut t, &mut id);
         } else {
-            for (a, pair) in spheres[..6].chunks(2).enumerate() {
-                for s in pair {
+            for (a, walls) in spheres[..6].chunks(2).enumerate() {
+                for s in walls {
                     match a {
                         0 => nearer::<L, 0, true, true>(l, s, o, d, &mut t, &mut id),
                         1 => nearer::<L, 1, true, true>(l, s, o, d, &mut t, &mut id),
