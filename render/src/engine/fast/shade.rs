@@ -173,13 +173,12 @@ pub(super) fn scatter<L: Lanes>(
     let black = l.lt(l.splat(k.live as f32 - 0.5), l.to_f(id)) & !miss;
     let glass = Surface::Glass.is(l, kind) & !miss & !black;
     let mirror = Surface::Mirror.is(l, kind);
-    let mut new_d = sel3(l, mirror, refl, diffuse_dir);
     let mut split = l.lt(l.splat(0.0), l.splat(0.0));
     // Glass (Snell with Schlick's Fresnel; total internal reflection mirrors) only when a lane
     // hit glass: in smallpt's room most steps of up to 16 lanes have none. Of 32 lanes (paired
     // AVX-512) three steps in four have one, and the branch, mispredicted the other times, cost
     // more than the block does (1.9 % more segments/s without it).
-    if L::W >= 32 || l.bits(glass) != 0 {
+    let new_d = if L::W >= 32 || l.bits(glass) != 0 {
         let (nc, nt) = (1.0, GLASS_IOR as f32);
         let nnt = l.select(into, l.splat(nc / nt), l.splat(nt / nc));
         let ddn = l.select(into, dn, -dn); // d·nl
@@ -187,9 +186,13 @@ pub(super) fn scatter<L: Lanes>(
         let tir = l.lt(cos2t, l.splat(0.0));
         // Unit to rounding (|tdir|² = nnt²(1 − ddn²) + cos2t = 1), so unlike smallpt we do
         // not normalise it: the error is a few ulps and the next diffuse bounce resets it.
-        let tdir = d * nnt - nl * l.fma(ddn, nnt, l.sqrt(l.max(cos2t, l.splat(0.0))));
+        let cos_t = l.sqrt(l.max(cos2t, l.splat(0.0)));
+        let tdir = d * nnt - nl * l.fma(ddn, nnt, cos_t);
         let r0 = (nt - nc) * (nt - nc) / ((nt + nc) * (nt + nc));
-        let cc = l.splat(1.0) - l.select(into, -ddn, dot(l, tdir, n));
+        // Schlick's cosine is the outer side's: −d·nl entering; leaving, smallpt's tdir·n, which
+        // is cos θt itself (there nl = −n and ddn = −d·n, so tdir·n = nnt d·n + ddn nnt + cos θt
+        // = cos θt): taken as is, the step does not wait on tdir and a dot product for it.
+        let cc = l.splat(1.0) - l.select(into, -ddn, cos_t);
         let cc2 = cc * cc;
         let re = l.fma(l.splat(1.0 - r0), cc2 * cc2 * cc, l.splat(r0));
         let tr = l.splat(1.0) - re;
@@ -198,14 +201,18 @@ pub(super) fn scatter<L: Lanes>(
         let pick_refl = tir | (!split & l.lt(u1, pr));
         // re/pr or tr/(1 − pr) by the branch taken: one divide.
         let picked = l.select(pick_refl, re, tr) / l.select(pick_refl, pr, l.splat(1.0) - pr);
-        let glass_w = l.select(tir, l.splat(1.0), l.select(split, tr, picked));
-        new_d = sel3(l, glass, sel3(l, pick_refl, refl, tdir), new_d);
+        // 1 where the throughput stays (not glass, or total internal reflection): thr·1 = thr.
+        let glass_w = l.select(glass & !tir, l.select(split, tr, picked), l.splat(1.0));
         if l.bits(split) != 0 {
             store3(l, refl, &mut splits.refl);
             store3(l, thr * re, &mut splits.refl_thr);
         }
-        thr = sel3(l, glass, thr * glass_w, thr);
-    }
+        thr = thr * glass_w;
+        let (reflects, refracts) = (mirror | (glass & pick_refl), glass & !pick_refl);
+        sel3(l, refracts, tdir, sel3(l, reflects, refl, diffuse_dir))
+    } else {
+        sel3(l, mirror, refl, diffuse_dir)
+    };
     (path.d, path.thr) = (new_d, thr);
     // A path that hit a black sphere (smallpt's front wall or light: albedo 0) has throughput
     // 0 and can add only 0·L to its sample from here on: smallpt traces it on until roulette
