@@ -200,13 +200,14 @@ impl Fast {
             work.samples.x0 = x0 + (i * batch) as u32;
             work.pixels = chunk.len() as u32;
             lanes::dispatch(self.path, Batch { trace: &self.trace, work: &mut *work });
-            for (pixel, results) in chunk.iter_mut().zip(work.results.chunks(per_pixel)) {
-                for (sub, r) in pixel.iter_mut().zip(results.chunks(count as usize)) {
+            for (pixel, results) in chunk.iter_mut().zip(work.results.chunks_exact(per_pixel)) {
+                for (sub, r) in pixel.iter_mut().zip(results.chunks_exact(count as usize)) {
+                    // In locals, the three sums stay in registers over the subpixel's samples.
+                    let mut acc = *sub;
                     for s in r {
-                        for (acc, v) in sub.iter_mut().zip(s) {
-                            *acc += f64::from(*v);
-                        }
+                        acc = [acc[0] + f64::from(s[0]), acc[1] + f64::from(s[1]), acc[2] + f64::from(s[2])];
                     }
+                    *sub = acc;
                 }
             }
         }
