@@ -180,7 +180,7 @@ impl Trace {
     }
 
     /// [`Trace::run`]'s loop where [`Lanes::EXPAND`]: lanes whose path ended with nothing
-    /// pending take the next samples all at once (one `vexpand` per component from the camera
+    /// pending take the next samples all at once (one expand per component from the camera
     /// rays) instead of one by one; only glass branches (rare) are handled lane by lane. Each
     /// lane still takes samples in the same order, so the results are the same.
     #[inline(always)]
@@ -389,8 +389,8 @@ impl Trace {
 }
 
 /// [`Lanes::expand`] of each component from `a[c][r..]`. (A function, not a closure: a closure
-/// does not inherit the target features of the function it is inlined into; with AVX2's
-/// table-and-permute expand, tried and dropped, its intrinsics stayed calls: +40 % instructions.)
+/// does not inherit the target features of the function it is inlined into; a first try of
+/// AVX2's table-and-permute expand in a closure left its intrinsics as calls, +40 % instructions.)
 #[inline(always)]
 fn expand3<L: Lanes>(l: L, m: L::M, a: &[[f32; MAX_W]; 3], r: usize, v: V3<L::F>) -> V3<L::F> {
     V3 { x: l.expand(m, &a[0][r..], v.x), y: l.expand(m, &a[1][r..], v.y), z: l.expand(m, &a[2][r..], v.z) }

@@ -153,4 +153,53 @@ impl Lanes for Avx2 {
     fn to_u(self, v: F8) -> __m256i {
         unsafe { _mm256_cvttps_epi32(v.0) } // v truncated to an integer
     }
+    const EXPAND: bool = true;
+    #[inline(always)]
+    fn mask_of(self, bits: u32) -> M8 {
+        unsafe {
+            let bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+            let m = _mm256_and_si256(_mm256_set1_epi32(bits as i32), bit); // bits & (1 << i)
+            M8(_mm256_castsi256_ps(_mm256_cmpeq_epi32(m, bit))) // bit i set
+        }
+    }
+    #[inline(always)]
+    fn expand(self, m: M8, src: &[f32], old: F8) -> F8 {
+        unsafe {
+            let v = _mm256_loadu_ps(src[..8].as_ptr()); // src[0..8]
+            F8(_mm256_blendv_ps(old.0, _mm256_permutevar8x32_ps(v, rank(self.bits(m))), m.0)) // m ? src[rank] : old
+        }
+    }
+    #[inline(always)]
+    fn expand_u(self, m: M8, src: &[u32], old: __m256i) -> __m256i {
+        unsafe {
+            let v = _mm256_loadu_si256(src[..8].as_ptr().cast()); // src[0..8]
+            let picked = _mm256_permutevar8x32_epi32(v, rank(self.bits(m))); // src[rank]
+            _mm256_blendv_epi8(old, picked, _mm256_castps_si256(m.0)) // m ? src[rank] : old
+        }
+    }
+}
+
+/// Per 8-bit lane mask, each lane's rank among the mask's lanes (the number of set bits below
+/// it): where `expand` takes its element from. AVX2 has no `vexpand`; a load and one permute
+/// do its work.
+static RANKS: [[u8; 8]; 256] = {
+    let mut t = [[0; 8]; 256];
+    let mut bits = 0;
+    while bits < 256 {
+        let mut i = 0;
+        while i < 8 {
+            t[bits][i] = (bits & ((1 << i) - 1)).count_ones() as u8;
+            i += 1;
+        }
+        bits += 1;
+    }
+    t
+};
+
+/// [`RANKS`] of `bits` (below 256) as eight u32 lanes.
+#[inline(always)]
+fn rank(bits: u32) -> __m256i {
+    let row = &RANKS[bits as usize & 255];
+    // SAFETY: only called from the `Avx2` impl (so the CPU has AVX2); the load reads the row's 8 bytes.
+    unsafe { _mm256_cvtepu8_epi32(_mm_loadl_epi64(row.as_ptr().cast())) } // row[i] as u32
 }
