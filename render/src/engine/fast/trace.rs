@@ -39,7 +39,7 @@ struct State {
     stack: [[Branch; STACK]; MAX_W],
     depth_of_stack: [u8; MAX_W],
     /// Light sampling only: what the shadow rays gathered for each lane's sample so far. In
-    /// memory, not in [`Paths`]: on AVX2 the path state already holds 11 of the 16 registers,
+    /// memory, not in [`Paths`]: on AVX2 one vector of path state holds 11 of the 16 registers,
     /// and three more for this sum, read only when a shadow ray finds the light, cost spills on
     /// every step (here: 6 % fewer instructions per `nee` sample, 4 % less time).
     gathered: [[f32; MAX_W]; 3],

@@ -1,6 +1,7 @@
 //! AVX2 + FMA: 8 lanes.
 
 use super::Lanes;
+use super::paired::Paired;
 use std::arch::x86_64::*;
 
 lane_ops!(F8, __m256, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_xor_ps, _mm256_set1_ps);
@@ -10,13 +11,20 @@ mask_ops!(M8, __m256, _mm256_and_ps, _mm256_or_ps, _mm256_xor_ps, _mm256_castsi2
 #[derive(Clone, Copy)]
 pub(in crate::engine::fast) struct Avx2(());
 
-/// Runs `job` on AVX2 lanes, compiled with AVX2 and FMA.
+/// Runs `job` on AVX2 lanes, two vectors per value ([`Paired`]: 16 paths in flight), compiled
+/// with AVX2 and FMA.
+///
+/// Why paired, with only 16 registers: the second vector fills the waits of the first's
+/// dependency chain (square root, then divide, in the wall test; the normal, then the basis's
+/// divide, in the shading). Two vectors of path state spill, and the spills take the load and
+/// store ports; since the step's wall test became one wall, the overlap buys more than they
+/// cost (BENCHMARKS.md, issue 16).
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn enter<J: super::LaneJob>(job: J) -> J::Output {
-    job.run(Avx2(()))
+    job.run(Paired(Avx2(())))
 }
 
 // SAFETY for every `unsafe` block in this impl: an `Avx2` token is only made in `enter`, which

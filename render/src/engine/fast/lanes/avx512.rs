@@ -50,8 +50,8 @@ pub(in crate::engine::fast) struct Avx512(());
 ///
 /// Why paired: the second vector fills the waits of the first's dependency chain (see
 /// [`Paired`]). Two vectors of paths do not fit 32 registers either, but the spills take the load
-/// and store ports, while 512-bit arithmetic has only two ports of its own; with AVX2's 16
-/// registers the spills cost more than the overlap buys (BENCHMARKS.md, issue 16).
+/// and store ports, while 512-bit arithmetic has only two ports of its own (BENCHMARKS.md,
+/// issue 16).
 ///
 /// # Safety
 /// The CPU must have those features ([`SimdPath::usable`](super::SimdPath::usable)).

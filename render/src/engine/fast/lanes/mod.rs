@@ -112,7 +112,7 @@ pub enum SimdPath {
     Scalar,
     /// SSE2 (every x86-64): 4 paths in lanes.
     Sse2,
-    /// AVX2 + FMA: 8 paths in lanes.
+    /// AVX2 + FMA: 16 paths, in two vectors of 8 lanes.
     Avx2,
     /// AVX-512 (F, DQ, VL, BW): 32 paths, in two vectors of 16 lanes.
     Avx512,
@@ -434,7 +434,7 @@ mod tests {
     }
 
     /// [`paired::Paired`] on the paths every x86-64 has, so that it is checked on any machine
-    /// (AVX-512 runs paired, and is checked above where the CPU has it).
+    /// (AVX2 and AVX-512 run paired, and are checked above where the CPU has them).
     #[test]
     fn paired_lanes_compute_the_scalar_numbers() {
         MatchScalar.run(paired::Paired(Scalar));
