@@ -110,7 +110,7 @@ pub(super) const MAX_W: usize = 32;
 pub enum SimdPath {
     /// Plain Rust, one path at a time.
     Scalar,
-    /// SSE2 (every x86-64): 8 paths, in two vectors of 4 lanes.
+    /// SSE2 (every x86-64): 4 paths in lanes.
     Sse2,
     /// AVX2 + FMA: 16 paths, in two vectors of 8 lanes.
     Avx2,
@@ -201,8 +201,9 @@ pub(super) fn dispatch<J: LaneJob>(path: SimdPath, job: J) -> J::Output {
         // SAFETY: `clamp_to_cpu` returned this path, so the CPU has AVX2 and FMA.
         SimdPath::Avx2 => unsafe { avx2::enter(job) },
         #[cfg(target_arch = "x86_64")]
-        // Paired, as AVX2: two chains of 4 lanes overlap each other's waits (BENCHMARKS.md).
-        SimdPath::Sse2 => job.run(paired::Paired(sse2::Sse2::token())),
+        // Not paired: on a quiet host two SSE2 vectors ran 9 % faster, on a busy one (the core
+        // shared) 2–9 % slower (BENCHMARKS.md, issue 16).
+        SimdPath::Sse2 => job.run(sse2::Sse2::token()),
         _ => job.run(Scalar),
     }
 }
@@ -435,7 +436,7 @@ mod tests {
     }
 
     /// [`paired::Paired`] on the paths every x86-64 has, so that it is checked on any machine
-    /// (every SIMD path runs paired, and is checked above where the CPU has it).
+    /// (AVX2 and AVX-512 run paired, and are checked above where the CPU has them).
     #[test]
     fn paired_lanes_compute_the_scalar_numbers() {
         MatchScalar.run(paired::Paired(Scalar));
