@@ -174,14 +174,14 @@ impl Lanes for Avx2 {
     fn expand(self, m: M8, src: &[f32], old: F8) -> F8 {
         unsafe {
             let v = _mm256_loadu_ps(src[..8].as_ptr()); // src[0..8]
-            F8(_mm256_blendv_ps(old.0, _mm256_permutevar8x32_ps(v, rank(self.bits(m))), m.0)) // m ? src[rank] : old
+            F8(_mm256_blendv_ps(old.0, _mm256_permutevar8x32_ps(v, self.rank(self.bits(m))), m.0)) // m ? src[rank] : old
         }
     }
     #[inline(always)]
     fn expand_u(self, m: M8, src: &[u32], old: __m256i) -> __m256i {
         unsafe {
             let v = _mm256_loadu_si256(src[..8].as_ptr().cast()); // src[0..8]
-            let picked = _mm256_permutevar8x32_epi32(v, rank(self.bits(m))); // src[rank]
+            let picked = _mm256_permutevar8x32_epi32(v, self.rank(self.bits(m))); // src[rank]
             _mm256_blendv_epi8(old, picked, _mm256_castps_si256(m.0)) // m ? src[rank] : old
         }
     }
@@ -204,10 +204,12 @@ static RANKS: [[u8; 8]; 256] = {
     t
 };
 
-/// [`RANKS`] of `bits` (below 256) as eight u32 lanes.
-#[inline(always)]
-fn rank(bits: u32) -> __m256i {
-    let row = &RANKS[bits as usize & 255];
-    // SAFETY: only called from the `Avx2` impl (so the CPU has AVX2); the load reads the row's 8 bytes.
-    unsafe { _mm256_cvtepu8_epi32(_mm_loadl_epi64(row.as_ptr().cast())) } // row[i] as u32
+impl Avx2 {
+    /// [`RANKS`] of `bits` (below 256) as eight u32 lanes.
+    #[inline(always)]
+    fn rank(self, bits: u32) -> __m256i {
+        let row = &RANKS[bits as usize & 255];
+        // SAFETY: as in the `Lanes` impl (the token means AVX2); the load reads the row's 8 bytes.
+        unsafe { _mm256_cvtepu8_epi32(_mm_loadl_epi64(row.as_ptr().cast())) } // row[i] as u32
+    }
 }

@@ -304,7 +304,8 @@ pub(super) trait Lanes: Copy {
     }
     /// Whether [`Lanes::mask_of`] and the expands are a few instructions on this path (AVX-512's
     /// bit masks and `vexpand`, AVX2's table of ranks and one permute), so the trace loop refills
-    /// finished lanes all at once rather than lane by lane. The defaults below are correct on every path, for tests, and slow.
+    /// finished lanes all at once rather than lane by lane. The defaults below are correct on
+    /// every path, for tests, and slow.
     const EXPAND: bool = false;
     /// The mask with lane i true where bit i of `bits` is set.
     #[inline(always)]
