@@ -36,6 +36,19 @@ fn scalar_is_sse2_bit_for_bit() {
     assert!(render_on(SimdPath::Scalar, &Scene::default(), &req) == render_on(SimdPath::Sse2, &Scene::default(), &req));
 }
 
+/// AVX2 and AVX-512 run the same fused operations in the same order, each two vectors per value
+/// (16 and 32 lanes), and a lane's result does not depend on the others': they agree exactly,
+/// so row bands rendered on either kind of host merge into one image.
+#[test]
+fn avx2_is_avx512_bit_for_bit() {
+    if !SimdPath::Avx512.usable() {
+        eprintln!("skipped: this CPU lacks AVX-512");
+        return;
+    }
+    let req = request(64, 48, 32);
+    assert!(render_on(SimdPath::Avx2, &Scene::default(), &req) == render_on(SimdPath::Avx512, &Scene::default(), &req));
+}
+
 #[test]
 fn scalar_matches_the_64spp_reference() {
     check(
