@@ -29,7 +29,7 @@ fn render(engine: EngineKind, width: u32, height: u32, spp: u32, seed: u32) -> (
     (img, start.elapsed().as_secs_f64())
 }
 
-/// [`render`] `runs` times: the image (the same every time) and the median wall time.
+/// [`render()`] `runs` times: the image (the same every time) and the median wall time.
 fn median_render(engine: EngineKind, width: u32, height: u32, spp: u32, runs: usize) -> (Vec<Rgb>, f64) {
     let (img, t) = render(engine, width, height, spp, 0);
     let mut times = vec![t];

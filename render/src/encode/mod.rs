@@ -1,5 +1,6 @@
-//! Streaming image encoders: each takes rows in the order [`row_order`] gives and writes them out
-//! as they come, holding at most one row (PNG: plus its compressor's window), never the image.
+//! Streaming image encoders: each takes rows in the order
+//! [`Format::row_order`](crate::format::Format::row_order) gives and writes them out as they come,
+//! holding at most one row (PNG: plus its compressor's window), never the image.
 //!
 //! PFM stores rows bottom to top; rather than buffer the image, the driver renders PFM bottom-up
 //! ([`RowOrder::BottomUp`](crate::format::RowOrder)), so every format streams in constant memory.

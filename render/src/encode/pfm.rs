@@ -1,7 +1,7 @@
 //! PFM: little-endian f32 RGB of the linear values, rows bottom to top.
 //!
-//! Rows must arrive bottom row first (see [`super::row_order`]); the driver renders them in that
-//! order, so nothing is buffered beyond one row.
+//! Rows must arrive bottom row first (see [`Format::row_order`](crate::format::Format::row_order));
+//! the driver renders them in that order, so nothing is buffered beyond one row.
 
 use super::{RowEncoder, header, raw_len_error, raw_row};
 use crate::color::Rgb;
