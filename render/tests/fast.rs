@@ -28,25 +28,25 @@ fn render_4096(path: SimdPath) -> &'static [[f32; 3]] {
     RENDERS[path as usize].get_or_init(|| as_f32(&render_on(path, &Scene::default(), &request(128, 96, 4096))))
 }
 
-/// Scalar and SSE2 do the same IEEE operations in the same order (no FMA in either), so they
-/// agree exactly: the scalar path inherits SSE2's statistical tests.
+/// Scalar and SSE2 do the same IEEE operations in the same order (no FMA in either), and AVX2
+/// and AVX-512 the same fused ones, each two vectors per value (16 and 32 lanes); a lane's result
+/// does not depend on the others'. So paths of one [`SimdPath::arithmetic`] agree exactly (the
+/// scalar path inherits SSE2's statistical tests, and row bands rendered on AVX2 and AVX-512 hosts
+/// merge into one image), and paths of the two differ: what a fan-out checks before it merges.
 #[test]
-fn scalar_is_sse2_bit_for_bit() {
+fn paths_agree_bit_for_bit_exactly_when_their_arithmetic_does() {
     let req = request(64, 48, 32);
-    assert!(render_on(SimdPath::Scalar, &Scene::default(), &req) == render_on(SimdPath::Sse2, &Scene::default(), &req));
-}
-
-/// AVX2 and AVX-512 run the same fused operations in the same order, each two vectors per value
-/// (16 and 32 lanes), and a lane's result does not depend on the others': they agree exactly,
-/// so row bands rendered on either kind of host merge into one image.
-#[test]
-fn avx2_is_avx512_bit_for_bit() {
-    if !SimdPath::Avx512.usable() {
-        eprintln!("skipped: this CPU lacks AVX-512");
-        return;
+    let usable: Vec<SimdPath> = SimdPath::ALL.into_iter().filter(|p| p.usable()).collect();
+    let images: Vec<_> = usable.iter().map(|&p| render_on(p, &Scene::default(), &req)).collect();
+    for (i, a) in usable.iter().enumerate() {
+        for (j, b) in usable.iter().enumerate().skip(i + 1) {
+            let same = images[i] == images[j];
+            assert_eq!(same, a.arithmetic() == b.arithmetic(), "{} and {}", a.name(), b.name());
+        }
     }
-    let req = request(64, 48, 32);
-    assert!(render_on(SimdPath::Avx2, &Scene::default(), &req) == render_on(SimdPath::Avx512, &Scene::default(), &req));
+    for p in SimdPath::ALL.into_iter().filter(|p| !p.usable()) {
+        eprintln!("{}: skipped, this CPU lacks it", p.name());
+    }
 }
 
 #[test]

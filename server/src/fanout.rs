@@ -5,8 +5,9 @@
 //! renders nothing itself: it only waits on sockets and re-encodes.
 //!
 //! Why it can stay simple: a band's bytes depend only on the request and its rows, never on the
-//! process that renders them, so every attempt at a band — a retry, a hedged duplicate — sends the
-//! same bytes. All attempts at a band write into one buffer, each extending the prefix the others
+//! process that renders them (for the fast engines, among processes whose SIMD paths share an
+//! arithmetic, which `check_simd` enforces), so every attempt at a band — a retry, a hedged
+//! duplicate — sends the same bytes. All attempts at a band write into one buffer, each extending the prefix the others
 //! already have (and checked against it where they overlap); the band is done when any of them
 //! reaches its end, and the others are dropped, which closes their connections and so stops their
 //! renders. A retry after a reset resumes where the band had got to; a hedge that overtakes a
@@ -35,7 +36,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use render::encode::{self, raw_row_len};
-use render::{RenderRequest, RowBand, RowOrder};
+use render::engine::fast::SimdPath;
+use render::{EngineKind, RenderRequest, RowBand, RowOrder};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -47,6 +49,10 @@ use tracing::{Instrument, info, warn};
 /// Request header on every part, valued `<request id>.p<index>`: its receiver refuses `parts`
 /// (no recursion) and logs it.
 pub const PART_HEADER: &str = "x-render-part";
+/// Response header of a render by the fast or nee engine in one process (a part's, or a request
+/// without `parts`): the SIMD path it ran on. A fan-out merges only parts whose paths share an
+/// arithmetic ([`SimdPath::arithmetic`]).
+pub const SIMD_HEADER: &str = "x-render-simd";
 /// Response header: the parts a fan-out used.
 pub const PARTS_HEADER: &str = "x-render-parts";
 
@@ -204,6 +210,9 @@ struct Progress {
     /// encoded has been sent (then any new row wakes the merge, so it streams at once).
     merging: (usize, usize, bool),
     end: Option<End>,
+    /// The SIMD path of the first part that answered, and its band: every other part must share
+    /// its arithmetic (fast and nee engines; see [`check_simd`]).
+    simd: Option<(SimdPath, usize)>,
 }
 
 /// What the scheduler, the attempts and the merge share.
@@ -294,6 +303,7 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
             merged: 0,
             merging: (order[0], 0, true),
             end: None,
+            simd: None,
         }),
         rows_in: Condvar::new(),
         wake: Notify::new(),
@@ -556,6 +566,7 @@ async fn fetch(
         let text: String = text.unwrap_or_default().trim().chars().take(300).collect();
         return Err(AttemptError { reason: format!("worker answered {s}: {text}"), retry });
     }
+    check_simd(job, shared, index, res.headers())?;
     if shared.lock().bands[index].running.is_none() {
         shared.lock().bands[index].running = Some(Instant::now());
         // Its straggler deadline now exists: the scheduler must know.
@@ -599,6 +610,32 @@ async fn fetch(
         return Err(AttemptError::retry(format!("body ended after {pos} of the band's {expected} bytes")));
     }
     Ok(())
+}
+
+/// Refuses a part rendered in the other arithmetic than the fan-out's first part (fast and nee
+/// engines: AVX2 and AVX-512 fuse multiply-adds, SSE2 and scalar round them twice, and the
+/// bytes differ): merged, the bands would make an image no one process renders. A worker on a
+/// host without AVX2 among AVX2 ones is retried on the next worker, like a failed one.
+fn check_simd(job: &Job, shared: &Shared, index: usize, headers: &hyper::HeaderMap) -> Result<(), AttemptError> {
+    if job.req.engine == EngineKind::Classic {
+        return Ok(());
+    }
+    let named = headers.get(SIMD_HEADER).and_then(|v| v.to_str().ok());
+    let Some(path) = named.and_then(SimdPath::from_name) else {
+        return Err(AttemptError::retry(format!("the worker did not name its SIMD path ({SIMD_HEADER}: {named:?})")));
+    };
+    let mut p = shared.lock();
+    let &mut (first, band) = p.simd.get_or_insert((path, index));
+    if first.arithmetic() == path.arithmetic() {
+        return Ok(());
+    }
+    Err(AttemptError::retry(format!(
+        "the worker rendered on {} ({} arithmetic), part {band} on {} ({}): the bytes would differ",
+        path.name(),
+        path.arithmetic(),
+        first.name(),
+        first.arithmetic()
+    )))
 }
 
 /// `source` errors joined: hyper's outer error alone says little ("client error (Connect)").

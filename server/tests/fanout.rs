@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use hyper::StatusCode;
+use render::engine::fast::SimdPath;
 use render::{Limits, RenderOptions, RenderRequest};
 use server::config::Fanout;
 use std::time::{Duration, Instant};
@@ -87,6 +88,43 @@ async fn merged_images_are_byte_identical_for_every_engine_every_format_and_ever
     let lines = c.coordinator.lines();
     assert!(lines.iter().any(|l| l.contains("fan-out done") && l.contains("parts_ms")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("part done") && l.contains("worker=http://127.0.0.1")), "{lines:#?}");
+}
+
+/// A pool of two kinds of host: a worker forced to SSE2 (which rounds multiply-adds twice) beside
+/// one on AVX2 or AVX-512 (which fuse them). Their bytes differ, so parts from the kind other than
+/// the first part's are refused and retried on the next worker: the image is byte-identical to
+/// one worker's own render, never a mix of the two.
+#[tokio::test(flavor = "multi_thread")]
+async fn parts_of_the_other_simd_arithmetic_are_retried_never_merged() {
+    let fused = SimdPath::detected();
+    if fused.arithmetic() == SimdPath::Sse2.arithmetic() {
+        eprintln!("skipped: this CPU has no AVX2, so every worker rounds the same way");
+        return;
+    }
+    let workers =
+        [Proc::spawn(&[("RENDER_THREADS", "1"), ("RENDER_SIMD", "sse2")]), Proc::spawn(&[("RENDER_THREADS", "1")])];
+    let urls = format!("http://{}/,http://{}/", workers[0].addr, workers[1].addr);
+    let coordinator = Proc::spawn(&[("FANOUT_URL", urls.as_str()), ("RENDER_THREADS", "1")]);
+    for engine in ["fast", "nee"] {
+        let q = format!("/?width=61&height=37&spp=8&seed=5&engine={engine}");
+        // Each worker's own render (no parts): the two arithmetics give two images.
+        let (twice, fused_img) = (get(workers[0].addr, &q).await, get(workers[1].addr, &q).await);
+        assert_eq!(twice.header("x-render-simd"), "sse2");
+        assert_eq!(fused_img.header("x-render-simd"), fused.name());
+        assert!(twice.body != fused_img.body, "{engine}: SSE2 and {} gave the same bytes", fused.name());
+        let res = get(coordinator.addr, &format!("{q}&parts=6")).await;
+        assert_eq!(res.status, StatusCode::OK, "{engine}: {:?}", res.body);
+        assert!(res.body == twice.body || res.body == fused_img.body, "{engine}: the merged image mixes the two");
+    }
+    // A classic render has one arithmetic everywhere: its parts go to both workers as usual.
+    let q = "/?width=61&height=37&spp=4&engine=classic";
+    let res = get(coordinator.addr, &format!("{q}&parts=6")).await;
+    assert!(res.body == local(&q[2..]), "classic");
+    let lines = coordinator.lines();
+    let refused: Vec<_> = lines.iter().filter(|l| l.contains("part failed") && l.contains("arithmetic")).collect();
+    // Per render, the three parts sent first to the worker of the other kind (parts alternate).
+    assert!(refused.len() >= 6, "{lines:#?}");
+    assert!(refused.iter().all(|l| l.contains("retry=true")), "{refused:#?}");
 }
 
 fn want_type(format: &str) -> &'static str {

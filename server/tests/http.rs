@@ -23,6 +23,7 @@ async fn get_renders_the_reference_image_streamed() {
     assert_eq!(res.header("transfer-encoding"), "chunked");
     assert_eq!(res.header("x-render-spp"), "4");
     assert_eq!(res.header("x-render-engine"), "classic");
+    assert!(res.headers.get("x-render-simd").is_none(), "the classic engine has no SIMD path");
     assert_eq!(res.header("x-request-id").len(), 16);
 }
 

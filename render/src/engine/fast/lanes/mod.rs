@@ -135,6 +135,17 @@ impl SimdPath {
         }
     }
 
+    /// The arithmetic the path's bytes come from: `fma` (AVX-512, AVX2: each multiply-add fused,
+    /// rounded once) or `mul-add` (SSE2, scalar: rounded twice). Paths of one arithmetic render a
+    /// request to the same bytes (tested); the two arithmetics give different bytes of the same
+    /// expected image, so a fan-out merges only bands of one.
+    pub fn arithmetic(self) -> &'static str {
+        match self {
+            SimdPath::Avx512 | SimdPath::Avx2 => "fma",
+            SimdPath::Sse2 | SimdPath::Scalar => "mul-add",
+        }
+    }
+
     /// Parses a `RENDER_SIMD` value.
     pub fn from_name(s: &str) -> Option<SimdPath> {
         SimdPath::ALL.into_iter().find(|p| p.name() == s.trim().to_ascii_lowercase())
