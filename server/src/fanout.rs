@@ -7,10 +7,10 @@
 //! Why it can stay simple: a band's bytes depend only on the request and its rows, never on the
 //! process that renders them (for the fast engines, among processes whose SIMD paths share an
 //! arithmetic, which `check_simd` enforces), so every attempt at a band — a retry, a hedged
-//! duplicate — sends the same bytes. All attempts at a band write into one buffer, each extending the prefix the others
-//! already have (and checked against it where they overlap); the band is done when any of them
-//! reaches its end, and the others are dropped, which closes their connections and so stops their
-//! renders. A retry after a reset resumes where the band had got to; a hedge that overtakes a
+//! duplicate — sends the same bytes. All attempts at a band write into one buffer, each extending
+//! the prefix the others already have (and checked against it where they overlap); the band is
+//! done when any of them reaches its end, and the others are dropped, which closes their
+//! connections and so stops their renders. A retry after a reset resumes where the band had got to; a hedge that overtakes a
 //! straggler simply wins.
 //!
 //! Stragglers are judged on running time, from a part's response head (the worker sends it once
