@@ -10,8 +10,8 @@
 //! duplicate — sends the same bytes. All attempts at a band write into one buffer, each extending
 //! the prefix the others already have (and checked against it where they overlap); the band is
 //! done when any of them reaches its end, and the others are dropped, which closes their
-//! connections and so stops their renders. A retry after a reset resumes where the band had got to; a hedge that overtakes a
-//! straggler simply wins.
+//! connections and so stops their renders. A retry after a reset resumes where the band had got
+//! to; a hedge that overtakes a straggler simply wins.
 //!
 //! Stragglers are judged on running time, from a part's response head (the worker sends it once
 //! the band's first row is rendered) to its end: a part waiting in a worker's queue — a pool with
