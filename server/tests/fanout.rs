@@ -117,15 +117,19 @@ async fn parts_of_the_other_simd_arithmetic_are_retried_never_merged() {
         assert_eq!(res.status, StatusCode::OK, "{engine}: {:?}", res.body);
         assert!(res.body == twice.body || res.body == fused_img.body, "{engine}: the merged image mixes the two");
     }
-    // A classic render has one arithmetic everywhere: its parts go to both workers as usual.
+    let refused = |lines: &[String]| -> Vec<String> {
+        lines.iter().filter(|l| l.contains("part failed") && l.contains("arithmetic")).cloned().collect()
+    };
+    let lines = coordinator.lines();
+    let before = refused(&lines);
+    // Per render, the three parts sent first to the worker of the other kind (parts alternate).
+    assert!(before.len() >= 6, "{lines:#?}");
+    assert!(before.iter().all(|l| l.contains("retry=true")), "{before:#?}");
+    // A classic render has one arithmetic everywhere: none of its parts is refused.
     let q = "/?width=61&height=37&spp=4&engine=classic";
     let res = get(coordinator.addr, &format!("{q}&parts=6")).await;
     assert!(res.body == local(&q[2..]), "classic");
-    let lines = coordinator.lines();
-    let refused: Vec<_> = lines.iter().filter(|l| l.contains("part failed") && l.contains("arithmetic")).collect();
-    // Per render, the three parts sent first to the worker of the other kind (parts alternate).
-    assert!(refused.len() >= 6, "{lines:#?}");
-    assert!(refused.iter().all(|l| l.contains("retry=true")), "{refused:#?}");
+    assert_eq!(refused(&coordinator.lines()).len(), before.len(), "a classic part was refused");
 }
 
 fn want_type(format: &str) -> &'static str {
