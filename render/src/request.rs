@@ -39,6 +39,12 @@ impl EngineKind {
         matches!(self, EngineKind::Fast | EngineKind::Nee)
     }
 
+    /// Whether the engine runs on the fast engine's SIMD lanes: its bytes then depend on the
+    /// path's arithmetic (`SimdPath::arithmetic`), which responses name and fan-outs check.
+    pub fn on_simd_lanes(self) -> bool {
+        matches!(self, EngineKind::Fast | EngineKind::Nee)
+    }
+
     /// One line for help texts and the README.
     pub fn help(self) -> &'static str {
         match self {

@@ -37,7 +37,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use render::encode::{self, raw_row_len};
 use render::engine::fast::SimdPath;
-use render::{EngineKind, RenderRequest, RowBand, RowOrder};
+use render::{RenderRequest, RowBand, RowOrder};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -617,7 +617,7 @@ async fn fetch(
 /// bytes differ): merged, the bands would make an image no one process renders. A worker on a
 /// host without AVX2 among AVX2 ones is retried on the next worker, like a failed one.
 fn check_simd(job: &Job, shared: &Shared, index: usize, headers: &hyper::HeaderMap) -> Result<(), AttemptError> {
-    if job.req.engine == EngineKind::Classic {
+    if !job.req.engine.on_simd_lanes() {
         return Ok(());
     }
     let named = headers.get(SIMD_HEADER).and_then(|v| v.to_str().ok());

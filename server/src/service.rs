@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use render::{CancelToken, EngineKind, RenderRequest, encode, progressive};
+use render::{CancelToken, RenderRequest, encode, progressive};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -310,7 +310,7 @@ async fn render(
     }
     h.insert(HeaderName::from_static(SPP_HEADER), req.effective_spp().into());
     h.insert(HeaderName::from_static(ENGINE_HEADER), HeaderValue::from_static(req.engine.name()));
-    if req.parts.is_none() && req.engine != EngineKind::Classic {
+    if req.parts.is_none() && req.engine.on_simd_lanes() {
         h.insert(
             HeaderName::from_static(fanout::SIMD_HEADER),
             HeaderValue::from_static(render::engine::fast::simd_path()),
