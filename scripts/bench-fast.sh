@@ -9,12 +9,18 @@ cargo build --release -p render-cli >/dev/null 2>&1
 bin=target/release/render
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# Runs a render, shows and logs its line; a failed render stops the script with its message
+# (through a pipe into tee, sh would see only tee's status).
+run() {
+    out=$("$@" 2>&1) || { echo "$out" >&2; exit 1; }
+    echo "$out" | tee -a "$log"
+}
 for r in $(seq "${1:-1}"); do
     echo "# run $r" | tee -a "$log"
-    $bin --engine classic --spp 16 --threads 2 --out /tmp/bench-classic.ppm 2>&1 | tee -a "$log"
+    run $bin --engine classic --spp 16 --threads 2 --out /tmp/bench-classic.ppm
     for path in avx512 avx2 sse2 scalar; do
         for t in 2 1; do
-            RENDER_SIMD=$path $bin --engine fast --spp 16 --threads $t --out /tmp/bench-fast.ppm 2>&1 | tee -a "$log"
+            run env RENDER_SIMD=$path $bin --engine fast --spp 16 --threads $t --out /tmp/bench-fast.ppm
         done
     done
 done
