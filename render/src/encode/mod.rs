@@ -11,9 +11,9 @@
 //! [`RowEncoder::write_raw_row`]: the same bytes as encoding the pixels here, since the 8-bit
 //! formats are a function of the quantised bytes and PFM of the f32 values.
 
-pub mod pfm;
 pub mod png;
 pub mod ppm;
+pub mod raw;
 
 use crate::color::{Rgb, gamma_steps};
 use crate::format::Format;
@@ -53,10 +53,9 @@ pub fn header(format: Format, width: u32, height: u32) -> String {
 /// (`'static`) because the `png` crate's stream writer owns its writer.
 pub fn encoder<W: Write + 'static>(format: Format, width: u32, height: u32, out: W) -> io::Result<Box<dyn RowEncoder>> {
     Ok(match format {
-        Format::Ppm => Box::new(ppm::P6::new(width, height, out)?),
+        Format::Ppm | Format::Pfm => Box::new(raw::Raw::new(format, width, height, out)?),
         Format::P3 => Box::new(ppm::P3::new(width, height, out)?),
         Format::Png => Box::new(png::Png::new(width, height, out)?),
-        Format::Pfm => Box::new(pfm::Pfm::new(width, height, out)?),
     })
 }
 

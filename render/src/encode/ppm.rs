@@ -1,41 +1,10 @@
-//! PPM: binary P6, and P3 in smallpt's exact ASCII layout. Both are written from the quantised
-//! bytes, so a P6 row is also their raw row.
+//! ASCII PPM (P3) in smallpt's exact layout, written from the quantised bytes (so its raw row
+//! is P6's). Binary PPM (P6) is a header and raw rows: [`Raw`](super::raw::Raw).
 
 use super::{RowEncoder, header, quantise, raw_len_error};
 use crate::color::Rgb;
 use crate::request::Format;
 use std::io::{self, Write};
-
-/// Binary PPM (P6): the header, then three bytes per pixel.
-pub struct P6<W: Write> {
-    out: W,
-    buf: Vec<u8>,
-    row_len: usize,
-}
-
-impl<W: Write> P6<W> {
-    /// Writes the header.
-    pub fn new(width: u32, height: u32, mut out: W) -> io::Result<Self> {
-        out.write_all(header(Format::Ppm, width, height).as_bytes())?;
-        Ok(P6 { out, buf: Vec::with_capacity(3 * width as usize), row_len: 3 * width as usize })
-    }
-}
-
-impl<W: Write> RowEncoder for P6<W> {
-    fn write_row(&mut self, pixels: &[Rgb]) -> io::Result<()> {
-        quantise(pixels, &mut self.buf);
-        self.out.write_all(&self.buf)
-    }
-    fn write_raw_row(&mut self, raw: &[u8]) -> io::Result<()> {
-        if raw.len() != self.row_len {
-            return Err(raw_len_error(raw.len(), self.row_len));
-        }
-        self.out.write_all(raw)
-    }
-    fn finish(mut self: Box<Self>) -> io::Result<()> {
-        self.out.flush()
-    }
-}
 
 /// ASCII PPM (P3) exactly as smallpt prints it: `P3\n<w> <h>\n255\n`, then `"%d %d %d "` per
 /// pixel, no newlines, no trailing newline.
