@@ -15,6 +15,11 @@ run() {
     out=$("$@" 2>&1) || { echo "$out" >&2; exit 1; }
     echo "$out" | tee -a "$log"
 }
+# Which CPU the figures come from (the ratios differ by host; BENCHMARKS.md names it for each).
+awk -F': ' '/^processor/ { cpus++ } /^model name/ && !m { m = $2 } /^cpu family/ && !f { f = $2 }
+    /^model\t/ && !n { n = $2 } /^flags/ && !g { g = ($2 ~ /(^| )avx512f( |$)/) ? "avx512f" : "no avx512f" }
+    END { printf "# host: %s (family %s model %s), %s, %d cpus\n", m, f, n, g, cpus }' \
+    /proc/cpuinfo | tee -a "$log"
 for r in $(seq "${1:-1}"); do
     echo "# run $r" | tee -a "$log"
     run $bin --engine classic --spp 16 --threads 2 --out /tmp/bench-classic.ppm
@@ -26,6 +31,7 @@ for r in $(seq "${1:-1}"); do
 done
 # Lines read "1024x768 spp 16 (fast, avx2) in 0.650 s: ... 2 threads".
 awk '
+/^# host/ { host = $0 }
 /\(classic\) in/ { classic = $6 }
 /\(fast, .*2 threads$/ {
     path = $5; sub(/\)$/, "", path)
@@ -33,6 +39,7 @@ awk '
     n[path]++; v[path, n[path]] = r
 }
 END {
+    print host
     print "# x classic, 2 threads, per round; median"
     split("avx512 avx2 sse2 scalar", order, " ")
     for (o = 1; o <= 4; o++) {
