@@ -110,7 +110,14 @@ fn quantise(pixels: &[Rgb], buf: &mut Vec<u8>) {
     buf.extend(pixels.iter().flat_map(|p| [steps.to_int(p.x), steps.to_int(p.y), steps.to_int(p.z)]));
 }
 
-/// The error for a raw row of the wrong length.
-fn raw_len_error(got: usize, want: usize) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, format!("a raw row of {got} bytes where the width takes {want}"))
+/// A raw row must be the `want` bytes of one row of the image's width.
+fn check_raw_len(raw: &[u8], want: usize) -> io::Result<()> {
+    if raw.len() != want {
+        let got = raw.len();
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a raw row of {got} bytes where the width takes {want}"),
+        ));
+    }
+    Ok(())
 }

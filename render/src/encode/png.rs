@@ -1,7 +1,8 @@
 //! PNG: 8-bit RGB through the `png` crate's stream writer, a row at a time; its raw row is P6's.
 
-use super::{RowEncoder, quantise, raw_len_error};
+use super::{RowEncoder, check_raw_len, quantise, raw_row_len};
 use crate::color::Rgb;
+use crate::format::Format;
 use std::io::{self, Write};
 
 /// Streaming PNG writer.
@@ -27,7 +28,8 @@ impl<W: Write> Png<'static, W> {
         // Fast deflate: this output is a preview over HTTP; a render costs far more than the bytes.
         enc.set_compression(::png::Compression::Fast);
         let stream = enc.write_header().map_err(io_err)?.into_stream_writer().map_err(io_err)?;
-        Ok(Png { stream, buf: Vec::with_capacity(3 * width as usize), row_len: 3 * width as usize })
+        let row_len = raw_row_len(Format::Png, width);
+        Ok(Png { stream, buf: Vec::with_capacity(row_len), row_len })
     }
 }
 
@@ -37,9 +39,7 @@ impl<W: Write> RowEncoder for Png<'_, W> {
         self.stream.write_all(&self.buf)
     }
     fn write_raw_row(&mut self, raw: &[u8]) -> io::Result<()> {
-        if raw.len() != self.row_len {
-            return Err(raw_len_error(raw.len(), self.row_len));
-        }
+        check_raw_len(raw, self.row_len)?;
         self.stream.write_all(raw)
     }
     fn finish(self: Box<Self>) -> io::Result<()> {

@@ -1,7 +1,7 @@
 //! ASCII PPM (P3) in smallpt's exact layout, written from the quantised bytes (so its raw row
 //! is P6's). Binary PPM (P6) is a header and raw rows: [`Raw`](super::raw::Raw).
 
-use super::{RowEncoder, header, quantise, raw_len_error};
+use super::{RowEncoder, check_raw_len, header, quantise, raw_row_len};
 use crate::color::Rgb;
 use crate::request::Format;
 use std::io::{self, Write};
@@ -23,7 +23,7 @@ impl<W: Write> P3<W> {
             out,
             bytes: Vec::with_capacity(3 * width as usize),
             buf: Vec::with_capacity(12 * width as usize),
-            row_len: 3 * width as usize,
+            row_len: raw_row_len(Format::P3, width),
         })
     }
 }
@@ -37,9 +37,7 @@ impl<W: Write> RowEncoder for P3<W> {
         result
     }
     fn write_raw_row(&mut self, raw: &[u8]) -> io::Result<()> {
-        if raw.len() != self.row_len {
-            return Err(raw_len_error(raw.len(), self.row_len));
-        }
+        check_raw_len(raw, self.row_len)?;
         self.buf.clear();
         for p in raw.chunks_exact(3) {
             write!(self.buf, "{} {} {} ", p[0], p[1], p[2])?;

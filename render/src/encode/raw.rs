@@ -6,7 +6,7 @@
 //! [`Format::row_order`](crate::format::Format::row_order)); the driver renders them in that
 //! order, so nothing is buffered beyond one row.
 
-use super::{RowEncoder, header, raw_len_error, raw_row, raw_row_len};
+use super::{RowEncoder, check_raw_len, header, raw_row, raw_row_len};
 use crate::color::Rgb;
 use crate::format::Format;
 use std::io::{self, Write};
@@ -35,9 +35,7 @@ impl<W: Write> RowEncoder for Raw<W> {
         self.out.write_all(&self.buf)
     }
     fn write_raw_row(&mut self, raw: &[u8]) -> io::Result<()> {
-        if raw.len() != self.row_len {
-            return Err(raw_len_error(raw.len(), self.row_len));
-        }
+        check_raw_len(raw, self.row_len)?;
         self.out.write_all(raw)
     }
     fn finish(mut self: Box<Self>) -> io::Result<()> {
