@@ -5,12 +5,12 @@
 # Usage: scripts/bench-fast.sh [repeats]   (builds the release binary first)
 # (A path the CPU lacks runs the widest one it has; its line says which path ran.)
 #
-# Each render's line also gets its CPU time (user + system, from scripts/cpu-time) and the time the
-# hypervisor took from this VM's CPUs while it ran ("steal" in /proc/stat). On a shared host
+# Each render's line also gets its CPU time (user + system, from scripts/cpu-time) and the time
+# the hypervisor took from this VM's CPUs while it ran ("steal" in /proc/stat). On a shared host
 # steal comes in bursts of a second or so: it can double a 0.6 s render, while over a 13 s one
 # it averages out, so the wall-time ratio of one round can say more about the host than the
-# engines. The ratio of
-# CPU times leaves steal out (a contended core still slows both engines); the script prints both.
+# engines. The ratio of CPU times leaves steal out (a contended core still slows both engines);
+# the script prints both.
 set -eu
 cargo build --release -p render-cli >/dev/null 2>&1
 bin=target/release/render
