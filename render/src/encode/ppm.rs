@@ -37,12 +37,9 @@ impl<W: Write> P3<W> {
     /// Writes the header.
     pub fn new(width: u32, height: u32, mut out: W) -> io::Result<Self> {
         out.write_all(header(Format::P3, width, height).as_bytes())?;
-        Ok(P3 {
-            out,
-            bytes: Vec::with_capacity(3 * width as usize),
-            buf: Vec::with_capacity(12 * width as usize),
-            row_len: raw_row_len(Format::P3, width),
-        })
+        let row_len = raw_row_len(Format::P3, width);
+        // At most four bytes of text ("255 ") per byte of the raw row.
+        Ok(P3 { out, bytes: Vec::with_capacity(row_len), buf: Vec::with_capacity(4 * row_len), row_len })
     }
 }
 
