@@ -10,6 +10,7 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+use tempfile::NamedTempFile;
 
 /// Exit code for bad arguments, as clap uses.
 const USAGE: u8 = 2;
@@ -89,6 +90,15 @@ fn main() -> ExitCode {
     };
     let threads = m.get_one::<usize>("threads").copied().unwrap_or(0);
     let out = m.get_one::<PathBuf>("out").cloned().unwrap_or_else(|| PathBuf::from("image.ppm"));
+    // Checked before the render, which may take minutes: a target that cannot be written is a
+    // bad `--out`, not a failure found at the end.
+    let target = match Target::open(&out) {
+        Ok(target) => target,
+        Err(why) => {
+            eprintln!("error: --out: {why}");
+            return ExitCode::from(USAGE);
+        }
+    };
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
         Ok(pool) => pool,
         Err(e) => {
@@ -97,7 +107,7 @@ fn main() -> ExitCode {
         }
     };
     let opts = RenderOptions { pool: Some(&pool), ..RenderOptions::default() };
-    match run(&req, &opts, &out) {
+    match run(&req, &opts, target) {
         Ok(stats) => {
             eprintln!(
                 "{}x{} spp {} ({}{}) in {:.3} s: {:.2} M samples/s, {:.2} M segments/s, {} threads",
@@ -124,61 +134,117 @@ fn main() -> ExitCode {
     }
 }
 
-/// Renders to stdout, or to a temporary file beside `out` renamed into place only when complete,
-/// so a failed render never leaves a partial image behind. A target that exists and is not a
-/// regular file (`/dev/null`, a FIFO, a terminal) is written in place: renaming a file over it
-/// would replace the device (run as root, `--out /dev/null` used to turn /dev/null into a file).
+/// Where the image goes: stdout, a target written in place, or a temporary file beside the
+/// target renamed into place only when complete, so a failed render never leaves a partial image
+/// behind. A target that exists and is not a regular file (`/dev/null`, a FIFO, a terminal) is
+/// written in place: renaming a file over it would replace the device (run as root, `--out
+/// /dev/null` used to turn /dev/null into a file).
+enum Target<'a> {
+    Stdout,
+    InPlace(std::fs::File),
+    /// The target, its directory, and the first temporary file, made to show the directory is
+    /// writable.
+    Replace {
+        out: &'a Path,
+        dir: &'a Path,
+        first: NamedTempFile,
+    },
+}
+
+impl<'a> Target<'a> {
+    /// The target `out` names, opened: why it cannot be written if not.
+    fn open(out: &'a Path) -> Result<Target<'a>, String> {
+        if out == Path::new("-") {
+            return Ok(Target::Stdout);
+        }
+        let shown = out.display();
+        let cannot = |e: io::Error| format!("cannot write `{shown}`: {}", os_message(&e));
+        match std::fs::metadata(out) {
+            Ok(m) if m.is_dir() => Err(format!("`{shown}` is a directory; give a file name")),
+            Ok(m) if !m.is_file() => {
+                Ok(Target::InPlace(std::fs::OpenOptions::new().write(true).open(out).map_err(cannot)?))
+            }
+            _ => {
+                let dir = match out.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                // A missing directory in the system's words (`tempfile`'s error keeps only its kind).
+                std::fs::metadata(dir).map_err(cannot)?;
+                Ok(Target::Replace { out, dir, first: temp_beside(dir).map_err(cannot)? })
+            }
+        }
+    }
+}
+
+/// A temporary file in `dir`, hidden, for an image renamed into place when complete.
+fn temp_beside(dir: &Path) -> io::Result<NamedTempFile> {
+    tempfile::Builder::new().prefix(".render-").tempfile_in(dir)
+}
+
+/// The operating system's words for `e`, without the path `tempfile` adds (the temporary
+/// file's, not one the user gave).
+fn os_message(e: &io::Error) -> String {
+    e.raw_os_error().map_or_else(|| e.kind().to_string(), |code| io::Error::from_raw_os_error(code).to_string())
+}
+
+/// Renders `req` to `target`, with a progress bar on a terminal.
 fn run(
     req: &RenderRequest,
     opts: &RenderOptions<'_>,
-    out: &Path,
+    target: Target<'_>,
 ) -> Result<render::RenderStats, Box<dyn std::error::Error>> {
     let progress = (io::stderr().is_terminal()).then(|| spawn_progress(opts.progress.clone()));
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let in_place = std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir());
-    let result = if out == Path::new("-") {
-        render_to_writer(req, opts, BufWriter::new(io::stdout())).map_err(Into::into)
-    } else if in_place {
-        // Progressive frames follow one another, as on stdout without the multipart framing.
-        let file = std::fs::OpenOptions::new().write(true).open(out)?;
-        if req.progressive {
-            let mut w = BufWriter::new(file);
-            let stats = render_progressive(&Scene::default(), req, opts, |frame| w.write_all(frame.image))?;
-            w.flush()?;
-            Ok(stats)
-        } else {
-            render_to_writer(req, opts, BufWriter::new(file)).map_err(Into::into)
-        }
-    } else if req.progressive {
-        // Each frame replaces the file whole: a reader never sees a partial image.
-        render_progressive(&Scene::default(), req, opts, |frame| {
-            if let Some((bar, _)) = &progress {
-                bar.set_message(format!("pass {}/{} spp {}", frame.pass, frame.passes, frame.spp));
-            }
-            let tmp = tempfile::Builder::new().prefix(".render-").tempfile_in(dir)?;
-            tmp.as_file().write_all(frame.image)?;
-            tmp.as_file().sync_all()?;
-            tmp.persist(out).map_err(|e| e.error)?;
-            Ok(())
-        })
-        .map_err(Into::into)
-    } else {
-        let tmp = tempfile::Builder::new().prefix(".render-").tempfile_in(dir)?;
-        let file = tmp.reopen()?;
-        let stats = render_to_writer(req, opts, BufWriter::new(file))?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(out)?;
-        Ok(stats)
-    };
+    let result = write(req, opts, target, progress.as_ref().map(|(bar, _)| bar));
     if let Some((bar, handle)) = progress {
         bar.finish_and_clear();
         let _ = handle.join();
     }
     io::stdout().flush()?;
     result
+}
+
+/// [`run`]'s render and writes; the bar shows progressive passes.
+fn write(
+    req: &RenderRequest,
+    opts: &RenderOptions<'_>,
+    target: Target<'_>,
+    bar: Option<&ProgressBar>,
+) -> Result<render::RenderStats, Box<dyn std::error::Error>> {
+    Ok(match target {
+        Target::Stdout => render_to_writer(req, opts, BufWriter::new(io::stdout()))?,
+        Target::InPlace(file) if req.progressive => {
+            // Progressive frames follow one another, as on stdout without the multipart framing.
+            let mut w = BufWriter::new(file);
+            let stats = render_progressive(&Scene::default(), req, opts, |frame| w.write_all(frame.image))?;
+            w.flush()?;
+            stats
+        }
+        Target::InPlace(file) => render_to_writer(req, opts, BufWriter::new(file))?,
+        Target::Replace { out, dir, first } if req.progressive => {
+            // Each frame replaces the file whole: a reader never sees a partial image.
+            let mut first = Some(first);
+            render_progressive(&Scene::default(), req, opts, |frame| {
+                if let Some(bar) = bar {
+                    bar.set_message(format!("pass {}/{} spp {}", frame.pass, frame.passes, frame.spp));
+                }
+                let tmp = match first.take() {
+                    Some(tmp) => tmp,
+                    None => temp_beside(dir)?,
+                };
+                tmp.as_file().write_all(frame.image)?;
+                tmp.as_file().sync_all()?;
+                tmp.persist(out).map_err(|e| e.error)?;
+                Ok(())
+            })?
+        }
+        Target::Replace { out, first, .. } => {
+            let stats = render_to_writer(req, opts, BufWriter::new(first.reopen()?))?;
+            first.as_file().sync_all()?;
+            first.persist(out)?;
+            stats
+        }
+    })
 }
 
 /// A progress bar fed from the render's progress counters until the bar is finished.

@@ -79,13 +79,35 @@ fn bad_arguments_exit_2_and_leave_no_file() {
     }
 }
 
+/// A target that cannot be written is a bad `--out`, found before the render: exit 2, a message
+/// naming it, and no file left behind.
 #[test]
-fn an_unwritable_target_fails_without_leftovers() {
+fn an_unwritable_target_exits_2_without_leftovers() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("missing-dir/img.ppm");
-    let o = render(&["--width", "8", "--height", "8", "--engine", "classic", "--out", out.to_str().unwrap()]);
-    assert!(!o.status.success());
-    assert!(files_in(dir.path()).is_empty());
+    let missing = dir.path().join("missing-dir/img.ppm");
+    let missing = missing.to_str().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let under_file = file.join("img.ppm");
+    let cases = [
+        (missing, "No such file or directory"),
+        (dir.path().to_str().unwrap(), "is a directory"),
+        (under_file.to_str().unwrap(), "not a directory"),
+    ];
+    for (out, why) in cases {
+        for progressive in [false, true] {
+            let mut args = vec!["--width", "8", "--height", "8", "--spp", "4", "--out", out];
+            if progressive {
+                args.push("--progressive");
+            }
+            let o = render(&args);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains("--out") && stderr.contains(out) && stderr.contains(why), "{args:?}: {stderr}");
+            assert!(!stderr.contains("samples/s"), "{args:?}: reported at the end, not before the render: {stderr}");
+        }
+    }
+    assert_eq!(files_in(dir.path()), ["a-file"]);
 }
 
 #[test]
