@@ -15,6 +15,10 @@ use tempfile::NamedTempFile;
 /// Exit code for bad arguments, as clap uses.
 const USAGE: u8 = 2;
 
+/// Most `--threads`: far more than any host's cores. Many more only cost a stack each, and
+/// asked for by the hundred thousand, the threads could not all be started.
+const MAX_THREADS: u32 = 1024;
+
 /// The request parameters the CLI takes: all but `parts` (a fan-out needs the server's workers).
 fn cli_params() -> impl Iterator<Item = Param> {
     Param::ALL.into_iter().filter(|p| *p != Param::Parts)
@@ -52,9 +56,9 @@ fn command() -> Command {
     cmd.arg(
         Arg::new("threads")
             .long("threads")
-            .help("Render threads; 0 uses every available core.")
+            .help(format!("Render threads; 0 uses every available core. Allowed: 0 to {MAX_THREADS}."))
             .value_name("THREADS")
-            .value_parser(clap::value_parser!(usize))
+            .value_parser(clap::value_parser!(u32).range(0..=i64::from(MAX_THREADS)))
             .default_value("0"),
     )
     .arg(
@@ -88,7 +92,7 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
-    let threads = m.get_one::<usize>("threads").copied().unwrap_or(0);
+    let threads = m.get_one::<u32>("threads").map_or(0, |&n| n as usize);
     let out = m.get_one::<PathBuf>("out").cloned().unwrap_or_else(|| PathBuf::from("image.ppm"));
     // Checked before the render, which may take minutes: a target that cannot be written is a
     // bad `--out`, not a failure found at the end.

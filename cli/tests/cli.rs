@@ -68,6 +68,8 @@ fn bad_arguments_exit_2_and_leave_no_file() {
         (vec!["--engine", "gpu"], "engine"),
         (vec!["--bogus"], "bogus"),
         (vec!["--width", "8192", "--height", "8192", "--spp", "1000"], "spp"),
+        (vec!["--threads", "100000"], "0..=1024"),
+        (vec!["--threads", "-1"], "threads"),
     ] {
         let mut a = args.clone();
         a.extend(["--out", out]);
