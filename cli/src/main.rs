@@ -3,6 +3,7 @@
 
 use clap::{Arg, ArgAction, ArgMatches, Command, parser::ValueSource};
 use indicatif::{ProgressBar, ProgressStyle};
+use render::engine::fast::{SIMD_ENV, SimdPath};
 use render::progressive::render_progressive;
 use render::request::Param;
 use render::{EngineKind, Limits, Progress, RenderOptions, RenderRequest, Scene, render_to_writer};
@@ -92,6 +93,12 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    if let Ok(v) = std::env::var(SIMD_ENV)
+        && let Err(e) = SimdPath::requested(&v)
+    {
+        eprintln!("error: {SIMD_ENV}: {e}");
+        return ExitCode::from(USAGE);
+    }
     let threads = m.get_one::<u32>("threads").map_or(0, |&n| n as usize);
     let out = m.get_one::<PathBuf>("out").cloned().unwrap_or_else(|| PathBuf::from("image.ppm"));
     // Checked before the render, which may take minutes: a target that cannot be written is a

@@ -81,6 +81,19 @@ fn bad_arguments_exit_2_and_leave_no_file() {
     }
 }
 
+/// A `RENDER_SIMD` that names no path is refused, not replaced by the widest path.
+#[test]
+fn an_unknown_simd_path_exits_2() {
+    let o = Command::new(env!("CARGO_BIN_EXE_render"))
+        .args(["--width", "8", "--height", "8", "--spp", "4", "--out", "-"])
+        .env("RENDER_SIMD", "avx-2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("RENDER_SIMD") && stderr.contains("`avx-2`") && o.stdout.is_empty(), "{stderr}");
+}
+
 /// A target that cannot be written is a bad `--out`, found before the render: exit 2, a message
 /// naming it, and no file left behind.
 #[test]

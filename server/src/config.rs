@@ -304,6 +304,15 @@ impl Config {
             }
         }
         let d = Config::default();
+        // The render library reads it; a value naming no path must stop the server, not run
+        // the widest path in its place.
+        if let Some(v) = get("RENDER_SIMD") {
+            render::engine::fast::SimdPath::requested(&v).map_err(|e| ConfigError {
+                name: "RENDER_SIMD",
+                value: v,
+                reason: e.to_string(),
+            })?;
+        }
         let port_var = ["PORT", "FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT"].into_iter().find(|n| get(n).is_some());
         let port = match port_var {
             Some(name) => num(name, get(name), d.port)?,
@@ -437,6 +446,13 @@ mod tests {
         let c = config(&[("RENDER_MAX_SPP", "64"), ("RENDER_QUEUE", "0"), ("LOG_FORMAT", "JSON")]).unwrap();
         assert_eq!((c.limits.max_spp, c.queue, c.log_json), (64, 0, true));
         assert!(config(&[("RENDER_CONCURRENCY", "0")]).is_err());
+    }
+
+    #[test]
+    fn a_simd_path_that_does_not_exist_stops_the_server() {
+        assert!(config(&[("RENDER_SIMD", "sse2")]).is_ok());
+        let e = config(&[("RENDER_SIMD", "avx-512")]).unwrap_err().to_string();
+        assert!(e.contains("RENDER_SIMD") && e.contains("avx512, avx2, sse2, scalar"), "{e}");
     }
 
     #[test]

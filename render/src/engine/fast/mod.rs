@@ -49,7 +49,7 @@ mod tables;
 mod trace;
 mod walls;
 
-pub use lanes::{SIMD_ENV, SimdPath};
+pub use lanes::{SIMD_ENV, SimdPath, UnknownSimdPath};
 pub use light::NoLight;
 pub use tables::MAX_SPHERES;
 

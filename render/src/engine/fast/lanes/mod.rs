@@ -121,6 +121,11 @@ pub enum SimdPath {
 /// Environment variable that forces a narrower path: `avx512`, `avx2`, `sse2` or `scalar`.
 pub const SIMD_ENV: &str = "RENDER_SIMD";
 
+/// A `RENDER_SIMD` value that names no path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be one of avx512, avx2, sse2, scalar, got `{0}`")]
+pub struct UnknownSimdPath(pub String);
+
 impl SimdPath {
     /// Every path, narrowest first.
     pub const ALL: [SimdPath; 4] = [SimdPath::Scalar, SimdPath::Sse2, SimdPath::Avx2, SimdPath::Avx512];
@@ -149,6 +154,15 @@ impl SimdPath {
     /// Parses a `RENDER_SIMD` value.
     pub fn from_name(s: &str) -> Option<SimdPath> {
         SimdPath::ALL.into_iter().find(|p| p.name() == s.trim().to_ascii_lowercase())
+    }
+
+    /// The path a `RENDER_SIMD` value asks for: none when it is empty, an error when it names
+    /// no path (the server and the CLI refuse to start on it rather than run another path).
+    pub fn requested(value: &str) -> Result<Option<SimdPath>, UnknownSimdPath> {
+        if value.trim().is_empty() {
+            return Ok(None);
+        }
+        SimdPath::from_name(value).map(Some).ok_or_else(|| UnknownSimdPath(value.to_string()))
     }
 
     /// Whether this CPU can run the path (checked at run time, cached by std).
@@ -186,7 +200,7 @@ impl SimdPath {
     pub fn detected() -> SimdPath {
         static PATH: OnceLock<SimdPath> = OnceLock::new();
         *PATH.get_or_init(|| {
-            let asked = std::env::var(SIMD_ENV).ok().and_then(|v| SimdPath::from_name(&v));
+            let asked = std::env::var(SIMD_ENV).ok().and_then(|v| SimdPath::requested(&v).ok().flatten());
             asked.unwrap_or(SimdPath::Avx512).clamp_to_cpu()
         })
     }
@@ -445,6 +459,16 @@ mod tests {
                 eprintln!("{}: skipped, this CPU lacks it", path.name());
             }
         }
+    }
+
+    /// `RENDER_SIMD` names a path (any case, spaces trimmed), is empty, or is an error that
+    /// lists every path.
+    #[test]
+    fn a_simd_value_names_a_path_or_is_an_error() {
+        assert_eq!(SimdPath::requested(" AVX2 "), Ok(Some(SimdPath::Avx2)));
+        assert_eq!(SimdPath::requested(" "), Ok(None));
+        let e = SimdPath::requested("avx-2").unwrap_err().to_string();
+        assert!(SimdPath::ALL.iter().all(|p| e.contains(p.name())) && e.contains("`avx-2`"), "{e}");
     }
 
     /// [`paired::Paired`] on the paths every x86-64 has, so that it is checked on any machine
