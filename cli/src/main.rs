@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use render::engine::fast::{SIMD_ENV, SimdPath};
 use render::progressive::render_progressive;
 use render::request::Param;
-use render::{EngineKind, Limits, Progress, RenderOptions, RenderRequest, Scene, render_to_writer};
+use render::{EngineKind, Limits, MAX_THREADS, Progress, RenderOptions, RenderRequest, Scene, render_to_writer};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,10 +15,6 @@ use tempfile::NamedTempFile;
 
 /// Exit code for bad arguments, as clap uses.
 const USAGE: u8 = 2;
-
-/// Most `--threads`: far more than any host's cores. Many more only cost a stack each, and
-/// asked for by the hundred thousand, the threads could not all be started.
-const MAX_THREADS: u32 = 1024;
 
 /// The request parameters the CLI takes: all but `parts` (a fan-out needs the server's workers).
 fn cli_params() -> impl Iterator<Item = Param> {

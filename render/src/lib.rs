@@ -31,7 +31,7 @@ pub use control::{CancelToken, Progress};
 pub use format::{Format, RowOrder};
 pub use request::{EngineKind, Limits, RenderRequest, RequestError, RowBand};
 pub use scene::Scene;
-pub use stream::{RenderError, RenderOptions, RenderStats, render_rows};
+pub use stream::{MAX_THREADS, RenderError, RenderOptions, RenderStats, render_rows};
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};

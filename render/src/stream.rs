@@ -20,6 +20,11 @@ use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// Most threads a render pool may be given (the CLI's `--threads`, the server's `RENDER_THREADS`):
+/// far more than any host's cores. More only cost a stack each, and asked for by the hundred
+/// thousand, the threads could not all be started (the server hung starting them).
+pub const MAX_THREADS: u32 = 1024;
+
 /// How to run a render.
 #[derive(Clone, Debug)]
 pub struct RenderOptions<'a> {

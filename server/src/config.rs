@@ -39,7 +39,7 @@ pub const ENV: &[EnvVar] = &[
     EnvVar {
         name: "RENDER_THREADS",
         default: "0 = available_parallelism (honours the cgroup CPU quota)",
-        meaning: "threads of the render pool",
+        meaning: "threads of the render pool, at most 1024",
     },
     EnvVar { name: "RENDER_CONCURRENCY", default: "1", meaning: "renders running at once (each uses the whole pool)" },
     EnvVar {
@@ -147,7 +147,7 @@ pub const ENV: &[EnvVar] = &[
         default: "set by FunctionGraph",
         meaning: "read only to detect FunctionGraph: turns the `auto` response cap on",
     },
-    EnvVar { name: "LOG_FORMAT", default: "text", meaning: "`json` for one JSON object per line" },
+    EnvVar { name: "LOG_FORMAT", default: "text", meaning: "`text`, or `json` for one JSON object per line" },
     EnvVar { name: "RUST_LOG", default: "info", meaning: "log filter (tracing-subscriber EnvFilter syntax)" },
 ];
 
@@ -303,6 +303,23 @@ impl Config {
                 Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError { name, value: v, reason: e.to_string() }),
             }
         }
+        // A limit, count or timeout of 0 would refuse every request or time out at once: the
+        // server refuses to start on it instead.
+        fn positive<T>(name: &'static str, value: Option<String>, default: T) -> Result<T, ConfigError>
+        where
+            T: std::str::FromStr + PartialOrd + From<u8>,
+            T::Err: std::fmt::Display,
+        {
+            let n = num(name, value.clone(), default)?;
+            if n < T::from(1) {
+                return Err(ConfigError {
+                    name,
+                    value: value.unwrap_or_default(),
+                    reason: "must be at least 1".into(),
+                });
+            }
+            Ok(n)
+        }
         let d = Config::default();
         // The render library reads it; a value naming no path must stop the server, not run
         // the widest path in its place.
@@ -319,25 +336,26 @@ impl Config {
             None => d.port,
         };
         let limits = Limits {
-            max_width: num("RENDER_MAX_WIDTH", get("RENDER_MAX_WIDTH"), d.limits.max_width)?,
-            max_height: num("RENDER_MAX_HEIGHT", get("RENDER_MAX_HEIGHT"), d.limits.max_height)?,
-            max_spp: num("RENDER_MAX_SPP", get("RENDER_MAX_SPP"), d.limits.max_spp)?,
-            max_samples: num("RENDER_MAX_SAMPLES", get("RENDER_MAX_SAMPLES"), d.limits.max_samples)?,
-            max_parts: num("FANOUT_MAX_PARTS", get("FANOUT_MAX_PARTS"), d.limits.max_parts)?,
-            max_progressive_bytes: num(
+            max_width: positive("RENDER_MAX_WIDTH", get("RENDER_MAX_WIDTH"), d.limits.max_width)?,
+            max_height: positive("RENDER_MAX_HEIGHT", get("RENDER_MAX_HEIGHT"), d.limits.max_height)?,
+            max_spp: positive("RENDER_MAX_SPP", get("RENDER_MAX_SPP"), d.limits.max_spp)?,
+            max_samples: positive("RENDER_MAX_SAMPLES", get("RENDER_MAX_SAMPLES"), d.limits.max_samples)?,
+            max_parts: positive("FANOUT_MAX_PARTS", get("FANOUT_MAX_PARTS"), d.limits.max_parts)?,
+            max_progressive_bytes: positive(
                 "RENDER_MAX_PROGRESSIVE_BYTES",
                 get("RENDER_MAX_PROGRESSIVE_BYTES"),
                 d.limits.max_progressive_bytes,
             )?,
         };
+        let secs = |name: &'static str, default: Duration| {
+            positive(name, get(name), default.as_secs()).map(Duration::from_secs)
+        };
         let df = &d.fanout;
         let fanout = Fanout {
             urls: get("FANOUT_URL").map(|v| fanout_urls(&v)).transpose()?.unwrap_or_default(),
-            concurrency: num("FANOUT_CONCURRENCY", get("FANOUT_CONCURRENCY"), df.concurrency)?.max(1),
+            concurrency: positive("FANOUT_CONCURRENCY", get("FANOUT_CONCURRENCY"), df.concurrency)?,
             retries: num("FANOUT_RETRIES", get("FANOUT_RETRIES"), df.retries)?,
-            part_timeout: Duration::from_secs(
-                num("FANOUT_PART_TIMEOUT_SECS", get("FANOUT_PART_TIMEOUT_SECS"), df.part_timeout.as_secs())?.max(1),
-            ),
+            part_timeout: secs("FANOUT_PART_TIMEOUT_SECS", df.part_timeout)?,
             ca_file: get("FANOUT_CA_FILE"),
         };
         let response_cap = match get("MAX_RESPONSE_BYTES").map(|v| v.trim().to_ascii_lowercase()) {
@@ -348,37 +366,45 @@ impl Config {
         };
         let on_capped_platform = get("TENCENTCLOUD_RUNENV").is_some_and(|v| v.eq_ignore_ascii_case("scf"))
             || ["SCF_FUNCTIONNAME", "RUNTIME_FUNC_NAME", "RUNTIME_MAX_RESP_BODY_SIZE"].iter().any(|n| get(n).is_some());
-        let concurrency = num("RENDER_CONCURRENCY", get("RENDER_CONCURRENCY"), d.concurrency)?;
-        if concurrency == 0 {
+        let concurrency = positive("RENDER_CONCURRENCY", get("RENDER_CONCURRENCY"), d.concurrency)?;
+        let render_threads = num("RENDER_THREADS", get("RENDER_THREADS"), d.render_threads)?;
+        if render_threads > render::MAX_THREADS as usize {
             return Err(ConfigError {
-                name: "RENDER_CONCURRENCY",
-                value: "0".into(),
-                reason: "must be at least 1".into(),
+                name: "RENDER_THREADS",
+                value: render_threads.to_string(),
+                reason: format!("must be from 0 (every core) to {}", render::MAX_THREADS),
             });
         }
-        let secs =
-            |name: &'static str, default: Duration| num(name, get(name), default.as_secs()).map(Duration::from_secs);
+        let log_json = match get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) if v == "text" || v == "json" => v == "json",
+            Some(v) => {
+                return Err(ConfigError { name: "LOG_FORMAT", value: v, reason: "must be `text` or `json`".into() });
+            }
+        };
+        // 0 is allowed here: no grace.
+        let grace = num("SHUTDOWN_GRACE_SECS", get("SHUTDOWN_GRACE_SECS"), d.shutdown_grace.as_secs())?;
         Ok(Config {
             port,
             limits,
-            render_threads: num("RENDER_THREADS", get("RENDER_THREADS"), d.render_threads)?,
+            render_threads,
             concurrency,
             queue: num("RENDER_QUEUE", get("RENDER_QUEUE"), d.queue)?,
             render_timeout: secs("RENDER_TIMEOUT_SECS", d.render_timeout)?,
             response_cap,
             on_capped_platform,
             max_body_bytes: num("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), d.max_body_bytes)?,
-            max_uri_bytes: num("MAX_URI_BYTES", get("MAX_URI_BYTES"), d.max_uri_bytes)?,
-            max_header_bytes: num("MAX_HEADER_BYTES", get("MAX_HEADER_BYTES"), d.max_header_bytes)?,
-            max_connections: num("MAX_CONNECTIONS", get("MAX_CONNECTIONS"), d.max_connections)?.max(1),
-            shutdown_grace: secs("SHUTDOWN_GRACE_SECS", d.shutdown_grace)?,
+            max_uri_bytes: positive("MAX_URI_BYTES", get("MAX_URI_BYTES"), d.max_uri_bytes)?,
+            max_header_bytes: positive("MAX_HEADER_BYTES", get("MAX_HEADER_BYTES"), d.max_header_bytes)?,
+            max_connections: positive("MAX_CONNECTIONS", get("MAX_CONNECTIONS"), d.max_connections)?,
+            shutdown_grace: Duration::from_secs(grace),
             retry_after_secs: num("RETRY_AFTER_SECS", get("RETRY_AFTER_SECS"), d.retry_after_secs)?,
-            log_json: get("LOG_FORMAT").is_some_and(|v| v.trim().eq_ignore_ascii_case("json")),
+            log_json,
             fanout,
             shed_delay: Duration::from_millis(num("SHED_DELAY_MS", get("SHED_DELAY_MS"), 50)?),
             timeouts: crate::framing::Timeouts {
-                head: secs("HEAD_TIMEOUT_SECS", d.timeouts.head)?.max(Duration::from_secs(1)),
-                body: secs("BODY_TIMEOUT_SECS", d.timeouts.body)?.max(Duration::from_secs(1)),
+                head: secs("HEAD_TIMEOUT_SECS", d.timeouts.head)?,
+                body: secs("BODY_TIMEOUT_SECS", d.timeouts.body)?,
             },
             #[cfg(feature = "test-hooks")]
             fault_injection: false,
@@ -446,6 +472,45 @@ mod tests {
         let c = config(&[("RENDER_MAX_SPP", "64"), ("RENDER_QUEUE", "0"), ("LOG_FORMAT", "JSON")]).unwrap();
         assert_eq!((c.limits.max_spp, c.queue, c.log_json), (64, 0, true));
         assert!(config(&[("RENDER_CONCURRENCY", "0")]).is_err());
+    }
+
+    /// A value that would refuse every request, hang the start or be ignored stops the server
+    /// with the variable's name, rather than being clamped or dropped in silence.
+    #[test]
+    fn values_that_cannot_work_stop_the_server() {
+        for name in [
+            "RENDER_MAX_WIDTH",
+            "RENDER_MAX_HEIGHT",
+            "RENDER_MAX_SPP",
+            "RENDER_MAX_SAMPLES",
+            "RENDER_MAX_PROGRESSIVE_BYTES",
+            "FANOUT_MAX_PARTS",
+            "FANOUT_CONCURRENCY",
+            "FANOUT_PART_TIMEOUT_SECS",
+            "RENDER_CONCURRENCY",
+            "RENDER_TIMEOUT_SECS",
+            "MAX_CONNECTIONS",
+            "MAX_URI_BYTES",
+            "MAX_HEADER_BYTES",
+            "HEAD_TIMEOUT_SECS",
+            "BODY_TIMEOUT_SECS",
+        ] {
+            let e = config(&[(name, "0")]).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains("at least 1"), "{e}");
+            assert!(config(&[(name, "1")]).is_ok(), "{name}=1");
+        }
+        for ok in ["0", "1024"] {
+            assert!(config(&[("RENDER_THREADS", ok)]).is_ok(), "RENDER_THREADS={ok}");
+        }
+        let e = config(&[("RENDER_THREADS", "100000")]).unwrap_err().to_string();
+        assert!(e.contains("RENDER_THREADS") && e.contains("0 (every core) to 1024"), "{e}");
+        assert!(!config(&[("LOG_FORMAT", " Text ")]).unwrap().log_json);
+        let e = config(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
+        assert!(e.contains("LOG_FORMAT") && e.contains("`text` or `json`"), "{e}");
+        // Zero stays meaningful where it is documented: no queue, no retries, no grace.
+        for name in ["RENDER_QUEUE", "FANOUT_RETRIES", "SHUTDOWN_GRACE_SECS", "SHED_DELAY_MS", "RETRY_AFTER_SECS"] {
+            assert!(config(&[(name, "0")]).is_ok(), "{name}=0");
+        }
     }
 
     #[test]
