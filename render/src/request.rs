@@ -739,26 +739,39 @@ impl RenderRequest {
     /// Builds and validates a request from a JSON object such as `{"spp": 16, "format": "png"}`.
     /// Integers may be JSON numbers or strings of digits; an empty body is the default request.
     pub fn from_json(body: &[u8], limits: &Limits) -> Result<RenderRequest, RequestError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(RenderRequest::default());
-        }
-        // Parsed as a list of entries, not a map, so a repeated key is caught rather than the last
-        // one silently winning.
-        let entries = serde_json::from_slice::<Entries>(body)
-            .map_err(|e| RequestError::BadBody { reason: shown_up_to(&e.to_string(), 200) })?
-            .0;
-        let pairs = entries.into_iter().map(|(key, value)| {
-            let text = match value {
-                Value::String(s) => s,
-                Value::Null => String::new(),
-                // Numbers keep their JSON spelling (4.5, 1e3 -> "1000.0"), so only plain
-                // integers pass; arrays, objects and booleans fail the same checks as text.
-                other => other.to_string(),
-            };
-            (key, text)
-        });
-        RenderRequest::from_pairs(pairs, limits)
+        RenderRequest::from_query_and_json("", body, limits)
     }
+
+    /// [`RenderRequest::from_query`] and [`RenderRequest::from_json`] at once: a POST's query
+    /// string and JSON body are one set of parameters (a parameter in both is given twice, an
+    /// error: neither silently wins, and a query is never silently ignored).
+    pub fn from_query_and_json(query: &str, body: &[u8], limits: &Limits) -> Result<RenderRequest, RequestError> {
+        let query = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned()));
+        RenderRequest::from_pairs(query.chain(json_pairs(body)?), limits)
+    }
+}
+
+/// The entries of a JSON object of parameters as text (none for an empty body).
+fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, RequestError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    // Parsed as a list of entries, not a map, so a repeated key is caught rather than the last
+    // one silently winning.
+    let entries = serde_json::from_slice::<Entries>(body)
+        .map_err(|e| RequestError::BadBody { reason: shown_up_to(&e.to_string(), 200) })?
+        .0;
+    let pairs = entries.into_iter().map(|(key, value)| {
+        let text = match value {
+            Value::String(s) => s,
+            Value::Null => String::new(),
+            // Numbers keep their JSON spelling (4.5, 1e3 -> "1000.0"), so only plain
+            // integers pass; arrays, objects and booleans fail the same checks as text.
+            other => other.to_string(),
+        };
+        (key, text)
+    });
+    Ok(pairs.collect())
 }
 
 /// A JSON object's entries in order, repeated keys kept (serde_json's map would drop them).
@@ -918,6 +931,12 @@ mod tests {
         assert!(matches!(j(r#"[1]"#), Err(RequestError::BadBody { .. })));
         assert!(matches!(j(r#"{"spp": 4"#), Err(RequestError::BadBody { .. })));
         assert_eq!(j("nope").unwrap_err().param(), "body");
+        let qj = |q: &str, s: &str| RenderRequest::from_query_and_json(q, s.as_bytes(), &L);
+        let r = qj("spp=16&format=png", r#"{"width": 64}"#).unwrap();
+        assert_eq!((r.spp, r.width, r.format), (16, 64, Format::Png));
+        assert_eq!(qj("width=8", "").unwrap().width, 8);
+        assert!(matches!(qj("spp=4", r#"{"spp": 4}"#), Err(RequestError::Repeated { param: "spp" })));
+        assert!(matches!(qj("x=1", "{}"), Err(RequestError::Unknown { .. })));
     }
 
     #[test]

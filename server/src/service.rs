@@ -90,7 +90,8 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
             let parsed = if method == Method::GET {
                 RenderRequest::from_query(req.uri().query().unwrap_or(""), &state.config.limits).map_err(AppError::from)
             } else {
-                parse_body(state, req).await
+                let query = req.uri().query().unwrap_or("").to_owned();
+                parse_body(state, req, &query).await
             };
             // Shed before anything else is done or logged (see `Renderer::shed`).
             if let Ok(r) = &parsed
@@ -159,7 +160,8 @@ async fn shed(state: &State) -> AppError {
 
 /// A platform's event: the body is the JSON request; the answer goes back as `reply` says.
 async fn event(state: &State, ctx: &Ctx, req: Request<Incoming>, reply: Reply) -> Response<Body> {
-    let result = match parse_body(state, req).await {
+    // A platform calls these paths; any query on them is its own, not render parameters.
+    let result = match parse_body(state, req, "").await {
         // Shed before anything else is done or logged (see `Renderer::shed`).
         Ok(r) if sheds(state, &r) => Err(shed(state).await),
         parsed => {
@@ -202,8 +204,9 @@ async fn event(state: &State, ctx: &Ctx, req: Request<Incoming>, reply: Reply) -
     }
 }
 
-/// Reads a JSON request body (at most `max_body_bytes`) into a request.
-async fn parse_body(state: &State, req: Request<Incoming>) -> Result<RenderRequest, AppError> {
+/// Reads a JSON request body (at most `max_body_bytes`) and the parameters in `query` into a
+/// request.
+async fn parse_body(state: &State, req: Request<Incoming>, query: &str) -> Result<RenderRequest, AppError> {
     let max = state.config.max_body_bytes;
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
@@ -218,7 +221,7 @@ async fn parse_body(state: &State, req: Request<Incoming>) -> Result<RenderReque
             AppError::BodyUnreadable
         }
     })?;
-    Ok(RenderRequest::from_json(&body.to_bytes(), &state.config.limits)?)
+    Ok(RenderRequest::from_query_and_json(query, &body.to_bytes(), &state.config.limits)?)
 }
 
 /// Whether a body error comes from the client's time limit (`framing`'s `TimedOut`).

@@ -41,6 +41,16 @@ async fn post_json_and_any_path_render() {
     assert_eq!(res.header("content-disposition"), "inline; filename=\"image.png\"");
     assert_eq!(res.header("x-render-spp"), "4");
     assert!(res.body == render_local("spp=1&width=8&height=6&engine=classic&format=png"));
+    // A POST's query string and body are one set of parameters: the query is not ignored (it
+    // used to be: this rendered the default 1024×768), and a parameter in both is refused.
+    let res = call(srv.addr, "POST", "/?spp=4&width=64&format=p3", &[], r#"{"height": 48, "engine": "classic"}"#).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.body == std::fs::read(REFERENCE_64X48).unwrap());
+    let res = call(srv.addr, "POST", "/?spp=4", &[], r#"{"spp": 8}"#).await;
+    assert_eq!((res.status, res.json()["param"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "spp"));
+    let res = call(srv.addr, "POST", "/?spp=4&width=8&height=6", &[], "").await;
+    assert_eq!((res.status, res.header("x-render-spp")), (StatusCode::OK, "4"));
+    assert!(res.body.starts_with(b"P6\n8 6\n"), "the query's size, not the default");
 }
 
 #[tokio::test(flavor = "multi_thread")]
