@@ -123,7 +123,7 @@ pub const SIMD_ENV: &str = "RENDER_SIMD";
 
 /// A `RENDER_SIMD` value that names no path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("must be one of avx512, avx2, sse2, scalar, got `{0}`")]
+#[error("must be one of {names}, got `{0}`", names = SimdPath::names())]
 pub struct UnknownSimdPath(pub String);
 
 impl SimdPath {
@@ -149,6 +149,11 @@ impl SimdPath {
             SimdPath::Avx512 | SimdPath::Avx2 => "fma",
             SimdPath::Sse2 | SimdPath::Scalar => "mul-add",
         }
+    }
+
+    /// Every path's name, widest first: what `RENDER_SIMD` may be.
+    fn names() -> String {
+        SimdPath::ALL.map(SimdPath::name).into_iter().rev().collect::<Vec<_>>().join(", ")
     }
 
     /// Parses a `RENDER_SIMD` value.
