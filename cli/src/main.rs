@@ -6,8 +6,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use render::engine::fast::{SIMD_ENV, SimdPath};
 use render::progressive::render_progressive;
 use render::request::Param;
-use render::{EngineKind, Limits, MAX_THREADS, Progress, RenderOptions, RenderRequest, Scene, render_to_writer};
+use render::{
+    EngineKind, Format, Limits, MAX_THREADS, Progress, RenderOptions, RenderRequest, Scene, render_to_writer,
+};
+use std::fs::Permissions;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,6 +19,11 @@ use tempfile::NamedTempFile;
 
 /// Exit code for bad arguments, as clap uses.
 const USAGE: u8 = 2;
+
+/// Extensions of image formats this does not write: an `--out` ending in one is refused rather
+/// than given a PPM under that name.
+const OTHER_IMAGE_EXTENSIONS: &[&str] =
+    &["jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "avif", "heic", "jxl", "exr", "hdr", "tga", "qoi"];
 
 /// The request parameters the CLI takes: all but `parts` (a fan-out needs the server's workers).
 fn cli_params() -> impl Iterator<Item = Param> {
@@ -61,31 +70,87 @@ fn command() -> Command {
     .arg(
         Arg::new("out")
             .long("out")
-            .help("Output file, or `-` for stdout.")
+            .help(
+                "Output file, or `-` for stdout. A name ending in .ppm, .png or .pfm sets the format when \
+                 --format is not given, and must agree with it when it is. [default: image.ppm, or image. \
+                 and the extension of --format]",
+            )
             .value_name("PATH")
-            .value_parser(clap::value_parser!(PathBuf))
-            .default_value("image.ppm"),
+            .value_parser(clap::value_parser!(PathBuf)),
     )
 }
 
-/// The request the flags describe, parsed and validated by the same code as a query string.
-fn request(m: &ArgMatches) -> Result<RenderRequest, render::RequestError> {
-    let given = cli_params().filter_map(|p| {
-        if p == Param::Progressive {
-            return m.get_flag(p.name()).then(|| (p.name(), "1".to_string()));
-        }
-        let explicit = m.value_source(p.name()) == Some(ValueSource::CommandLine);
-        explicit.then(|| (p.name(), m.get_one::<String>(p.name()).cloned().unwrap_or_default()))
-    });
-    RenderRequest::from_pairs(given.collect::<Vec<_>>(), &Limits::DEFAULT)
+/// The request the flags describe, parsed and validated by the same code as a query string, and
+/// the file it goes to: why not, naming the flag, if they are bad.
+///
+/// The format and the file name agree: `--out a.png` alone writes a PNG, `--format png` alone
+/// writes `image.png`, and a name that contradicts the format (`--format ppm --out a.png`, or
+/// `a.jpg`, a format this does not write) is refused rather than written as a file whose name
+/// lies about its contents.
+fn request(m: &ArgMatches) -> Result<(RenderRequest, PathBuf), String> {
+    let out = m.get_one::<PathBuf>("out").cloned();
+    let named = match &out {
+        Some(out) => named_format(out)?,
+        None => None,
+    };
+    let mut given: Vec<(&str, String)> = cli_params()
+        .filter_map(|p| {
+            if p == Param::Progressive {
+                return m.get_flag(p.name()).then(|| (p.name(), "1".to_string()));
+            }
+            let explicit = m.value_source(p.name()) == Some(ValueSource::CommandLine);
+            explicit.then(|| (p.name(), m.get_one::<String>(p.name()).cloned().unwrap_or_default()))
+        })
+        .collect();
+    let format_given = given.iter().any(|(name, _)| *name == Param::Format.name());
+    if let Some(f) = named
+        && !format_given
+    {
+        given.push((Param::Format.name(), f.name().to_string()));
+    }
+    let req = RenderRequest::from_pairs(given, &Limits::DEFAULT).map_err(|e| format!("--{}: {e}", e.param()))?;
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("image.{}", req.format.extension())));
+    if let Some(f) = named
+        && f.extension() != req.format.extension()
+    {
+        return Err(format!(
+            "--format: `{}` writes .{} files, but --out `{}` ends in .{}; leave out --format, or name a .{} file",
+            req.format,
+            req.format.extension(),
+            out.display(),
+            f.extension(),
+            req.format.extension(),
+        ));
+    }
+    Ok((req, out))
+}
+
+/// The format `out`'s extension names, if one this writes; an error if it names an image format
+/// this does not write. `-` (stdout) and other names name none.
+fn named_format(out: &Path) -> Result<Option<Format>, String> {
+    let Some(ext) = out.extension().and_then(|e| e.to_str()).filter(|_| out != Path::new("-")) else {
+        return Ok(None);
+    };
+    if let Some(f) = Format::for_extension(ext) {
+        return Ok(Some(f));
+    }
+    if OTHER_IMAGE_EXTENSIONS.iter().any(|other| other.eq_ignore_ascii_case(ext)) {
+        let formats = Format::ALL.iter().map(|f| format!("{f} (.{})", f.extension())).collect::<Vec<_>>();
+        return Err(format!(
+            "--out: `{}` ends in .{ext}, a format this does not write; the formats are {}",
+            out.display(),
+            formats.join(", ")
+        ));
+    }
+    Ok(None)
 }
 
 fn main() -> ExitCode {
     let m = command().get_matches();
-    let req = match request(&m) {
-        Ok(req) => req,
-        Err(e) => {
-            eprintln!("error: --{}: {e}", e.param());
+    let (req, out) = match request(&m) {
+        Ok(given) => given,
+        Err(why) => {
+            eprintln!("error: {why}");
             return ExitCode::from(USAGE);
         }
     };
@@ -96,7 +161,6 @@ fn main() -> ExitCode {
         return ExitCode::from(USAGE);
     }
     let threads = m.get_one::<u32>("threads").map_or(0, |&n| n as usize);
-    let out = m.get_one::<PathBuf>("out").cloned().unwrap_or_else(|| PathBuf::from("image.ppm"));
     // Checked before the render, which may take minutes: a target that cannot be written is a
     // bad `--out`, not a failure found at the end.
     let target = match Target::open(&out) {
@@ -149,11 +213,12 @@ fn main() -> ExitCode {
 enum Target<'a> {
     Stdout,
     InPlace(std::fs::File),
-    /// The target, its directory, and the first temporary file, made to show the directory is
-    /// writable.
+    /// The target, its directory, the permissions of the file it replaces (if one), and the first
+    /// temporary file, made to show the directory is writable.
     Replace {
         out: &'a Path,
         dir: &'a Path,
+        keep: Option<Permissions>,
         first: NamedTempFile,
     },
 }
@@ -166,27 +231,37 @@ impl<'a> Target<'a> {
         }
         let shown = out.display();
         let cannot = |e: io::Error| format!("cannot write `{shown}`: {}", os_message(&e));
-        match std::fs::metadata(out) {
+        let existing = std::fs::metadata(out);
+        match existing {
             Ok(m) if m.is_dir() => Err(format!("`{shown}` is a directory; give a file name")),
             Ok(m) if !m.is_file() => {
                 Ok(Target::InPlace(std::fs::OpenOptions::new().write(true).open(out).map_err(cannot)?))
             }
             _ => {
+                let keep = existing.ok().map(|m| m.permissions());
                 let dir = match out.parent() {
                     Some(d) if !d.as_os_str().is_empty() => d,
                     _ => Path::new("."),
                 };
                 // A missing directory in the system's words (`tempfile`'s error keeps only its kind).
                 std::fs::metadata(dir).map_err(cannot)?;
-                Ok(Target::Replace { out, dir, first: temp_beside(dir).map_err(cannot)? })
+                let first = temp_beside(dir, keep.as_ref()).map_err(cannot)?;
+                Ok(Target::Replace { out, dir, keep, first })
             }
         }
     }
 }
 
-/// A temporary file in `dir`, hidden, for an image renamed into place when complete.
-fn temp_beside(dir: &Path) -> io::Result<NamedTempFile> {
-    tempfile::Builder::new().prefix(".render-").tempfile_in(dir)
+/// A temporary file in `dir`, hidden, for an image renamed into place when complete. It gets the
+/// permissions `keep` of the file it replaces, or a new file's (0666 less the umask, as `>` in a
+/// shell gives): a temporary file's own 0600 made every image private to its owner.
+fn temp_beside(dir: &Path, keep: Option<&Permissions>) -> io::Result<NamedTempFile> {
+    let tmp =
+        tempfile::Builder::new().prefix(".render-").permissions(Permissions::from_mode(0o666)).tempfile_in(dir)?;
+    if let Some(keep) = keep {
+        tmp.as_file().set_permissions(keep.clone())?;
+    }
+    Ok(tmp)
 }
 
 /// The operating system's words for `e`, without the path `tempfile` adds (the temporary
@@ -228,7 +303,7 @@ fn write(
             stats
         }
         Target::InPlace(file) => render_to_writer(req, opts, BufWriter::new(file))?,
-        Target::Replace { out, dir, first } if req.progressive => {
+        Target::Replace { out, dir, keep, first } if req.progressive => {
             // Each frame replaces the file whole: a reader never sees a partial image.
             let mut first = Some(first);
             render_progressive(&Scene::default(), req, opts, |frame| {
@@ -237,7 +312,7 @@ fn write(
                 }
                 let tmp = match first.take() {
                     Some(tmp) => tmp,
-                    None => temp_beside(dir)?,
+                    None => temp_beside(dir, keep.as_ref())?,
                 };
                 tmp.as_file().write_all(frame.image)?;
                 tmp.as_file().sync_all()?;

@@ -201,3 +201,87 @@ fn a_fifo_or_device_target_is_written_in_place() {
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "still a FIFO");
     assert_eq!(files_in(dir.path()), ["pipe"], "no temporary file left");
 }
+
+/// The file name and the format agree: a known extension picks the format when `--format` is not
+/// given, `--format` alone names the default file after it, and a name that contradicts the
+/// format, or names an image format this does not write, is exit 2 with no file (`--out a.png`
+/// used to write a PPM named a.png).
+#[test]
+fn the_file_name_picks_the_format_and_must_agree_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = ["--width", "8", "--height", "6", "--spp", "4", "--seed", "2"];
+    let stdout = |format: &str| render(&[&size[..], &["--format", format, "--out", "-"]].concat()).stdout;
+    for (name, format) in [("a.png", "png"), ("b.PNG", "png"), ("c.pfm", "pfm"), ("d.ppm", "ppm"), ("e.img", "ppm")] {
+        let out = dir.path().join(name);
+        let o = render(&[&size[..], &["--out", out.to_str().unwrap()]].concat());
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(std::fs::read(&out).unwrap() == stdout(format), "{name} holds {format}");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_render"))
+        .args([&size[..], &["--format", "png"]].concat())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read(dir.path().join("image.png")).unwrap() == stdout("png"), "--format png alone: image.png");
+    let p3 = dir.path().join("f.ppm");
+    assert!(render(&[&size[..], &["--format", "p3", "--out", p3.to_str().unwrap()]].concat()).status.success());
+    assert!(std::fs::read(&p3).unwrap() == stdout("p3"), "P3 is a .ppm file too");
+
+    let before = files_in(dir.path());
+    for (format, name, needle) in [
+        (Some("ppm"), "g.png", "ends in .png"),
+        (Some("png"), "h.ppm", "ends in .ppm"),
+        (Some("pfm"), "i.png", "ends in .png"),
+        (Some("p3"), "j.pfm", "ends in .pfm"),
+        (None, "k.jpg", "does not write"),
+        (Some("png"), "l.JPEG", "does not write"),
+    ] {
+        let out = dir.path().join(name);
+        let mut args = vec!["--width", "8", "--height", "6", "--out", out.to_str().unwrap()];
+        args.extend(format.map(|f| ["--format", f]).iter().flatten());
+        for progressive in [false, true] {
+            if progressive {
+                args.push("--progressive");
+            }
+            let o = render(&args);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains(needle) && stderr.contains(name), "{args:?}: {stderr}");
+        }
+    }
+    assert_eq!(files_in(dir.path()), before, "no file written for a refused name");
+}
+
+/// The image gets a new file's permissions (0666 less the umask), or keeps those of the file it
+/// replaces; the temporary file it is written through used to leave every image at 0600.
+#[test]
+fn the_image_gets_a_new_files_permissions_or_keeps_the_old_ones() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+    let with_umask_027 = |args: &[&str]| {
+        let o = Command::new("sh")
+            .args(["-c", "umask 027 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_render")])
+            .args(["--width", "8", "--height", "6", "--spp", "8"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    with_umask_027(&["--out", "new.ppm"]);
+    with_umask_027(&["--out", "new-progressive.png", "--progressive"]);
+    assert_eq!((mode("new.ppm"), mode("new-progressive.png")), (0o640, 0o640));
+    for name in ["old.ppm", "old-progressive.png"] {
+        std::fs::write(dir.path().join(name), b"old").unwrap();
+        std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(0o604)).unwrap();
+    }
+    with_umask_027(&["--out", "old.ppm"]);
+    with_umask_027(&["--out", "old-progressive.png", "--progressive"]);
+    assert_eq!((mode("old.ppm"), mode("old-progressive.png")), (0o604, 0o604));
+    assert!(std::fs::read(dir.path().join("old.ppm")).unwrap().starts_with(b"P6\n8 6\n"), "replaced");
+    let mut files = files_in(dir.path());
+    files.sort();
+    assert_eq!(files, ["new-progressive.png", "new.ppm", "old-progressive.png", "old.ppm"], "no temporary file left");
+}

@@ -96,6 +96,12 @@ impl Format {
         self.spec().extension
     }
 
+    /// The format a file name ending in `.ext` holds, ignoring case: `ppm` is binary PPM (the
+    /// first of the two PPMs), `png` and `pfm` theirs; `None` for any other extension.
+    pub fn for_extension(ext: &str) -> Option<Format> {
+        Format::ALL.iter().copied().find(|f| f.extension().eq_ignore_ascii_case(ext))
+    }
+
     /// [`FormatSpec::content_type`].
     pub fn content_type(self) -> &'static str {
         self.spec().content_type
@@ -115,5 +121,29 @@ impl Format {
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_extension_names_its_format() {
+        for (ext, want) in [
+            ("ppm", Some(Format::Ppm)),
+            ("PPM", Some(Format::Ppm)),
+            ("png", Some(Format::Png)),
+            ("Png", Some(Format::Png)),
+            ("pfm", Some(Format::Pfm)),
+            ("p3", None),
+            ("jpg", None),
+            ("", None),
+        ] {
+            assert_eq!(Format::for_extension(ext), want, "{ext:?}");
+        }
+        for f in Format::ALL {
+            assert_eq!(Format::for_extension(f.extension()).map(Format::extension), Some(f.extension()));
+        }
     }
 }
