@@ -151,6 +151,11 @@ pub const ENV: &[EnvVar] = &[
     EnvVar { name: "RUST_LOG", default: "info", meaning: "log filter (tracing-subscriber EnvFilter syntax)" },
 ];
 
+/// The longest duration a variable may set, in seconds: a week, longer than any platform lets a
+/// function run (FunctionGraph's 259 200 s is the longest). Near `u64::MAX` seconds a deadline
+/// (`Instant::now() + duration`) overflowed and every request panicked.
+pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
+
 /// The response-size cap used when the environment shows SCF or FunctionGraph.
 pub const PLATFORM_RESPONSE_CAP: u64 = crate::platform::SYNC_RESPONSE_CAP;
 
@@ -271,6 +276,14 @@ fn fanout_urls(value: &str) -> Result<Vec<String>, ConfigError> {
             if !scheme_ok || uri.host().is_none() {
                 return Err(bad(format!("`{u}` is not an absolute http:// or https:// URL")));
             }
+            // The query is kept (a gateway's token, say) and each part's parameters follow it:
+            // one of those in it too would be given twice, and every part refused.
+            let query = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes());
+            if let Some((key, _)) = query.into_iter().find(|(k, _)| render::request::Param::from_name(k).is_some()) {
+                return Err(bad(format!(
+                    "`{u}` sets `{key}`, a render parameter each part sets itself; leave it out of the URL"
+                )));
+            }
             Ok(u.to_string())
         })
         .collect()
@@ -320,6 +333,16 @@ impl Config {
             }
             Ok(n)
         }
+        // A duration: `n` in units of 1/`per_sec` s, at most [`MAX_DURATION_SECS`].
+        fn at_most_a_week(name: &'static str, value: Option<String>, n: u64, per_sec: u64) -> Result<u64, ConfigError> {
+            let max = MAX_DURATION_SECS * per_sec;
+            if n > max {
+                let unit = if per_sec == 1 { "s" } else { "ms" };
+                let reason = format!("must be at most {max} ({unit}; a week)");
+                return Err(ConfigError { name, value: value.unwrap_or_default(), reason });
+            }
+            Ok(n)
+        }
         let d = Config::default();
         // The render library reads it; a value naming no path must stop the server, not run
         // the widest path in its place.
@@ -348,7 +371,8 @@ impl Config {
             )?,
         };
         let secs = |name: &'static str, default: Duration| {
-            positive(name, get(name), default.as_secs()).map(Duration::from_secs)
+            let n = positive(name, get(name), default.as_secs())?;
+            at_most_a_week(name, get(name), n, 1).map(Duration::from_secs)
         };
         let df = &d.fanout;
         let fanout = Fanout {
@@ -382,8 +406,20 @@ impl Config {
                 return Err(ConfigError { name: "LOG_FORMAT", value: v, reason: "must be `text` or `json`".into() });
             }
         };
+        // Read again by `init_logging`; a filter that does not parse used to fall back to
+        // `info` in silence.
+        if let Some(v) = get("RUST_LOG") {
+            tracing_subscriber::EnvFilter::try_new(&v).map_err(|e| ConfigError {
+                name: "RUST_LOG",
+                value: v,
+                reason: e.to_string(),
+            })?;
+        }
         // 0 is allowed here: no grace.
         let grace = num("SHUTDOWN_GRACE_SECS", get("SHUTDOWN_GRACE_SECS"), d.shutdown_grace.as_secs())?;
+        let grace = at_most_a_week("SHUTDOWN_GRACE_SECS", get("SHUTDOWN_GRACE_SECS"), grace, 1)?;
+        let shed_ms = num("SHED_DELAY_MS", get("SHED_DELAY_MS"), d.shed_delay.as_millis() as u64)?;
+        let shed_ms = at_most_a_week("SHED_DELAY_MS", get("SHED_DELAY_MS"), shed_ms, 1000)?;
         Ok(Config {
             port,
             limits,
@@ -401,7 +437,7 @@ impl Config {
             retry_after_secs: num("RETRY_AFTER_SECS", get("RETRY_AFTER_SECS"), d.retry_after_secs)?,
             log_json,
             fanout,
-            shed_delay: Duration::from_millis(num("SHED_DELAY_MS", get("SHED_DELAY_MS"), 50)?),
+            shed_delay: Duration::from_millis(shed_ms),
             timeouts: crate::framing::Timeouts {
                 head: secs("HEAD_TIMEOUT_SECS", d.timeouts.head)?,
                 body: secs("BODY_TIMEOUT_SECS", d.timeouts.body)?,
@@ -505,11 +541,38 @@ mod tests {
         let e = config(&[("RENDER_THREADS", "100000")]).unwrap_err().to_string();
         assert!(e.contains("RENDER_THREADS") && e.contains("0 (every core) to 1024"), "{e}");
         assert!(!config(&[("LOG_FORMAT", " Text ")]).unwrap().log_json);
+        assert!(config(&[("RUST_LOG", "server=debug,hyper=warn")]).is_ok());
+        let e = config(&[("RUST_LOG", "[[[")]).unwrap_err().to_string();
+        assert!(e.contains("RUST_LOG"), "{e}");
         let e = config(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
         assert!(e.contains("LOG_FORMAT") && e.contains("`text` or `json`"), "{e}");
         // Zero stays meaningful where it is documented: no queue, no retries, no grace.
         for name in ["RENDER_QUEUE", "FANOUT_RETRIES", "SHUTDOWN_GRACE_SECS", "SHED_DELAY_MS", "RETRY_AFTER_SECS"] {
             assert!(config(&[(name, "0")]).is_ok(), "{name}=0");
+        }
+    }
+
+    /// A duration past a week stops the server: near `u64::MAX` seconds the deadline arithmetic
+    /// used to overflow and panic in every request (render, head and body timeouts) or at
+    /// shutdown (the grace).
+    #[test]
+    fn durations_are_at_most_a_week() {
+        let week = MAX_DURATION_SECS.to_string();
+        let week_ms = (MAX_DURATION_SECS * 1000).to_string();
+        for (name, max) in [
+            ("RENDER_TIMEOUT_SECS", &week),
+            ("HEAD_TIMEOUT_SECS", &week),
+            ("BODY_TIMEOUT_SECS", &week),
+            ("FANOUT_PART_TIMEOUT_SECS", &week),
+            ("SHUTDOWN_GRACE_SECS", &week),
+            ("SHED_DELAY_MS", &week_ms),
+        ] {
+            assert!(config(&[(name, max.as_str())]).is_ok(), "{name}={max}");
+            let over = (max.parse::<u64>().unwrap() + 1).to_string();
+            for bad in [over.as_str(), "18446744073709551615"] {
+                let e = config(&[(name, bad)]).unwrap_err().to_string();
+                assert!(e.contains(name) && e.contains(&format!("at most {max}")), "{e}");
+            }
         }
     }
 
@@ -534,6 +597,11 @@ mod tests {
         assert_eq!((c.limits.max_parts, c.fanout.retries), (8, 0));
         for bad in ["ftp://host/", "/relative", "http://", "not a url"] {
             assert!(config(&[("FANOUT_URL", bad)]).is_err(), "{bad}");
+        }
+        // A render parameter in a worker's query: every part would give it twice.
+        for (bad, key) in [("http://w/?spp=4", "spp"), ("http://a/, https://b/x?token=1&%72ows=0-1", "rows")] {
+            let e = config(&[("FANOUT_URL", bad)]).unwrap_err().to_string();
+            assert!(e.contains("FANOUT_URL") && e.contains(&format!("sets `{key}`")), "{e}");
         }
     }
 

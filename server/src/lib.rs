@@ -14,7 +14,7 @@ pub mod platform;
 pub mod renderer;
 pub mod service;
 
-pub use config::{Config, ENV};
+pub use config::{Config, ENV, MAX_DURATION_SECS};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;

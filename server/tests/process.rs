@@ -104,3 +104,33 @@ async fn a_value_cannot_forge_a_log_line() {
     );
     assert!(lines.iter().all(|l| l.len() < 1000), "a log line repeats the whole value");
 }
+
+/// Every duration at its longest (a week) still serves renders, GET and POST, and drains on
+/// SIGTERM: near `u64::MAX` seconds these used to panic every request computing its deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_longest_durations_still_serve() {
+    let week = server::MAX_DURATION_SECS.to_string();
+    let week_ms = (server::MAX_DURATION_SECS * 1000).to_string();
+    let mut env: Vec<(&str, &str)> =
+        ["RENDER_TIMEOUT_SECS", "HEAD_TIMEOUT_SECS", "BODY_TIMEOUT_SECS", "SHUTDOWN_GRACE_SECS"]
+            .into_iter()
+            .map(|name| (name, week.as_str()))
+            .collect();
+    env.push(("SHED_DELAY_MS", &week_ms));
+    let p = Proc::spawn(&env);
+    let want = render_local("width=8&height=6&spp=4&engine=classic");
+    let res = get(p.addr, "/?width=8&height=6&spp=4&engine=classic").await;
+    assert_eq!((res.status, &res.body[..]), (StatusCode::OK, &want[..]));
+    let res = call(
+        p.addr,
+        "POST",
+        "/",
+        &[("content-type", "application/json")],
+        r#"{"width":8,"height":6,"engine":"classic"}"#,
+    )
+    .await;
+    assert_eq!((res.status, &res.body[..]), (StatusCode::OK, &want[..]));
+    p.sigterm();
+    let (code, lines) = tokio::task::spawn_blocking(move || p.wait(Duration::from_secs(10))).await.unwrap();
+    assert_eq!(code, Some(0), "{lines:#?}");
+}
