@@ -105,7 +105,8 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
                 Err(e) => Err(e),
             }
         }
-        None => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
+        None if method == Method::HEAD => head(state, &ctx, req.headers(), req.uri().query()),
+        None => Err(AppError::MethodNotAllowed { allow: "GET, HEAD, POST" }),
     };
     result.unwrap_or_else(|e| log_error(e).into_response())
 }
@@ -123,6 +124,20 @@ fn wants_viewer(headers: &HeaderMap, query: Option<&str>) -> bool {
         .flat_map(|v| v.split(','))
         .any(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/html")));
     html && query.is_none_or(str::is_empty)
+}
+
+/// A HEAD on a render path: the viewer's head, or the head of the image a GET would stream,
+/// the request checked as for a GET (a 4xx names the parameter) but nothing queued or rendered.
+/// A GET may still be answered otherwise: a full queue (503), a deadline, a failed render.
+fn head(state: &State, ctx: &Ctx, headers: &HeaderMap, query: Option<&str>) -> Result<Response<Body>, AppError> {
+    if wants_viewer(headers, query) {
+        return Ok(viewer());
+    }
+    let req = RenderRequest::from_query(query.unwrap_or(""), &state.config.limits)?;
+    refuse(state, ctx, &req, false)?;
+    let mut res = Response::new(Body::empty());
+    image_headers(res.headers_mut(), &req);
+    Ok(res)
 }
 
 fn viewer() -> Response<Body> {
@@ -240,31 +255,7 @@ async fn render(
     enveloped: bool,
     log: Markers,
 ) -> Result<Response<Body>, AppError> {
-    if req.parts.is_some() {
-        if ctx.part_of.is_some() {
-            return Err(AppError::FanoutNested);
-        }
-        if state.fanout.is_none() {
-            return Err(AppError::FanoutOff);
-        }
-    }
-    if let Some(cap) = state.config.response_cap_for(ctx.platform.response_cap()) {
-        // A progressive render answers every frame.
-        let raw = if req.progressive {
-            progressive::stream_size_bound(&req)
-        } else {
-            encode::output_size(req.format, req.width, req.band().len()).bound()
-        };
-        // In an envelope: base64 plus the envelope's few fields.
-        let bytes = if enveloped { raw.div_ceil(3) * 4 + 256 } else { raw };
-        if bytes > cap && req.progressive {
-            let frames = progressive::passes(req.samples_per_subpixel()).len();
-            return Err(AppError::StreamTooLarge { frames, bytes, cap });
-        }
-        if bytes > cap {
-            return Err(AppError::ResponseTooLarge { format: req.format.name(), bytes, cap });
-        }
-    }
+    refuse(state, ctx, &req, enveloped)?;
     info!(
         width = req.width,
         height = req.height,
@@ -300,7 +291,13 @@ async fn render(
     }
     let guard = StreamGuard { _keep: keep, _log: log, bytes: started.bytes };
     let mut res = Response::new(Body::stream(started.data, guard));
-    let h = res.headers_mut();
+    image_headers(res.headers_mut(), &req);
+    Ok(res)
+}
+
+/// The headers of an answer to `req`: its type, name, spp, engine and SIMD path (GET's, and
+/// HEAD's without the body).
+fn image_headers(h: &mut HeaderMap, req: &RenderRequest) {
     if let Some(parts) = req.parts {
         h.insert(HeaderName::from_static(fanout::PARTS_HEADER), parts.into());
     }
@@ -319,7 +316,37 @@ async fn render(
             HeaderValue::from_static(render::engine::fast::simd_path()),
         );
     }
-    Ok(res)
+}
+
+/// Why `req` cannot be rendered here, found before any work: `parts` without workers or inside
+/// a part, or an answer (`enveloped`: base64 in an event's envelope) over the response cap.
+fn refuse(state: &State, ctx: &Ctx, req: &RenderRequest, enveloped: bool) -> Result<(), AppError> {
+    if req.parts.is_some() {
+        if ctx.part_of.is_some() {
+            return Err(AppError::FanoutNested);
+        }
+        if state.fanout.is_none() {
+            return Err(AppError::FanoutOff);
+        }
+    }
+    if let Some(cap) = state.config.response_cap_for(ctx.platform.response_cap()) {
+        // A progressive render answers every frame.
+        let raw = if req.progressive {
+            progressive::stream_size_bound(req)
+        } else {
+            encode::output_size(req.format, req.width, req.band().len()).bound()
+        };
+        // In an envelope: base64 plus the envelope's few fields.
+        let bytes = if enveloped { raw.div_ceil(3) * 4 + 256 } else { raw };
+        if bytes > cap && req.progressive {
+            let frames = progressive::passes(req.samples_per_subpixel()).len();
+            return Err(AppError::StreamTooLarge { frames, bytes, cap });
+        }
+        if bytes > cap {
+            return Err(AppError::ResponseTooLarge { format: req.format.name(), bytes, cap });
+        }
+    }
+    Ok(())
 }
 
 /// Everything a streaming body keeps alive; dropping it cancels the render.

@@ -85,10 +85,11 @@ async fn bad_input_is_a_4xx_json_naming_the_parameter() {
     for method in ["PUT", "DELETE", "PATCH"] {
         let res = call(srv.addr, method, "/", &[], "").await;
         assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
-        assert_eq!(res.header("allow"), "GET, POST");
+        assert_eq!(res.header("allow"), "GET, HEAD, POST");
         res.json();
     }
     assert_eq!(call(srv.addr, "GET", "/invoke", &[], "").await.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(call(srv.addr, "HEAD", "/invoke", &[], "").await.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(call(srv.addr, "POST", "/healthz", &[], "").await.status, StatusCode::METHOD_NOT_ALLOWED);
 
     let big = format!("{{\"seed\": \"{}\"}}", "1".repeat((1 << 20) + 1));
@@ -257,3 +258,36 @@ async fn raw_tcp_framing_cases() {
 
 /// A chunked body holding `{}`.
 const CHUNKED: &str = "2\r\n{}\r\n0\r\n\r\n";
+
+/// HEAD answers what a GET would, without rendering: the same headers and no body for a good
+/// query, the same 4xx for a bad one, the viewer's head for a browser; it used to be a 405.
+#[tokio::test(flavor = "multi_thread")]
+async fn head_answers_a_gets_status_and_headers_without_rendering() {
+    let srv = start(config()).await;
+    for query in
+        ["/?width=16&height=8&spp=8&format=png", "/render/x?width=8&height=8&engine=classic", "/?width=8&progressive=1"]
+    {
+        let get = get(srv.addr, query).await;
+        let head = call(srv.addr, "HEAD", query, &[], "").await;
+        assert_eq!((head.status, get.status), (StatusCode::OK, StatusCode::OK), "{query}");
+        assert!(head.body.is_empty() && !get.body.is_empty(), "{query}");
+        for name in ["content-type", "content-disposition", "x-render-spp", "x-render-engine", "x-render-simd"] {
+            assert_eq!(head.headers.get(name), get.headers.get(name), "{query}: {name}");
+        }
+        assert!(head.headers.get("content-length").is_none(), "{query}: the GET streams, its length unknown");
+    }
+    for (query, param) in [("/?width=0", "width"), ("/?spp=4&spp=8", "spp"), ("/?parts=2", "parts"), ("/?x=1", "x")] {
+        let get = get(srv.addr, query).await;
+        let head = call(srv.addr, "HEAD", query, &[], "").await;
+        assert_eq!((head.status, get.json()["param"].as_str()), (get.status, Some(param)), "{query}");
+        assert!(head.status.is_client_error() && head.body.is_empty(), "{query}");
+    }
+    let page = call(srv.addr, "HEAD", "/", &[("accept", "text/html")], "").await;
+    assert_eq!((page.status, page.header("content-type")), (StatusCode::OK, "text/html; charset=utf-8"));
+    // Minutes of classic rendering if it started, cancelled only once its first row (seconds)
+    // is out: after the HEAD nothing runs or waits.
+    let head = call(srv.addr, "HEAD", "/?width=1024&height=768&spp=4096&engine=classic", &[], "").await;
+    assert_eq!(head.status, StatusCode::OK);
+    let health = get(srv.addr, "/healthz").await.json();
+    assert_eq!((health["active"].as_u64(), health["queued"].as_u64()), (Some(0), Some(0)), "{health}");
+}
