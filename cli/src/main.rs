@@ -210,22 +210,22 @@ fn main() -> ExitCode {
 /// behind. A target that exists and is not a regular file (`/dev/null`, a FIFO, a terminal) is
 /// written in place: renaming a file over it would replace the device (run as root, `--out
 /// /dev/null` used to turn /dev/null into a file).
-enum Target<'a> {
+enum Target {
     Stdout,
     InPlace(std::fs::File),
     /// The target, its directory, the permissions of the file it replaces (if one), and the first
     /// temporary file, made to show the directory is writable.
     Replace {
-        out: &'a Path,
-        dir: &'a Path,
+        out: PathBuf,
+        dir: PathBuf,
         keep: Option<Permissions>,
         first: NamedTempFile,
     },
 }
 
-impl<'a> Target<'a> {
+impl Target {
     /// The target `out` names, opened: why it cannot be written if not.
-    fn open(out: &'a Path) -> Result<Target<'a>, String> {
+    fn open(out: &Path) -> Result<Target, String> {
         if out == Path::new("-") {
             return Ok(Target::Stdout);
         }
@@ -239,17 +239,37 @@ impl<'a> Target<'a> {
             }
             _ => {
                 let keep = existing.ok().map(|m| m.permissions());
+                let out = through_links(out).map_err(cannot)?;
                 let dir = match out.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d,
-                    _ => Path::new("."),
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
                 };
                 // A missing directory in the system's words (`tempfile`'s error keeps only its kind).
-                std::fs::metadata(dir).map_err(cannot)?;
-                let first = temp_beside(dir, keep.as_ref()).map_err(cannot)?;
+                std::fs::metadata(&dir).map_err(cannot)?;
+                let first = temp_beside(&dir, keep.as_ref()).map_err(cannot)?;
                 Ok(Target::Replace { out, dir, keep, first })
             }
         }
     }
+}
+
+/// `out` with the symbolic links to it followed, so that the image replaces the file a link
+/// points to, as a shell's `>` writes through it, rather than the link (which `--out latest.png`
+/// used to turn into a file of its own, leaving the file it pointed to as it was). A dangling
+/// link names the file to create.
+fn through_links(out: &Path) -> io::Result<PathBuf> {
+    let mut path = out.to_path_buf();
+    // The kernel's own limit on links followed in one lookup.
+    for _ in 0..40 {
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Ok(path);
+        }
+        let to = std::fs::read_link(&path)?;
+        // Relative to the link's directory; `join` keeps an absolute `to` as it is.
+        path = path.parent().map_or_else(|| to.clone(), |dir| dir.join(&to));
+    }
+    // A loop: the kernel's words for it.
+    Err(std::fs::metadata(&path).err().unwrap_or_else(|| io::Error::other("too many levels of symbolic links")))
 }
 
 /// A temporary file in `dir`, hidden, for an image renamed into place when complete. It gets the
@@ -274,7 +294,7 @@ fn os_message(e: &io::Error) -> String {
 fn run(
     req: &RenderRequest,
     opts: &RenderOptions<'_>,
-    target: Target<'_>,
+    target: Target,
 ) -> Result<render::RenderStats, Box<dyn std::error::Error>> {
     let progress = (io::stderr().is_terminal()).then(|| spawn_progress(opts.progress.clone()));
     let result = write(req, opts, target, progress.as_ref().map(|(bar, _)| bar));
@@ -290,7 +310,7 @@ fn run(
 fn write(
     req: &RenderRequest,
     opts: &RenderOptions<'_>,
-    target: Target<'_>,
+    target: Target,
     bar: Option<&ProgressBar>,
 ) -> Result<render::RenderStats, Box<dyn std::error::Error>> {
     Ok(match target {
@@ -312,18 +332,18 @@ fn write(
                 }
                 let tmp = match first.take() {
                     Some(tmp) => tmp,
-                    None => temp_beside(dir, keep.as_ref())?,
+                    None => temp_beside(&dir, keep.as_ref())?,
                 };
                 tmp.as_file().write_all(frame.image)?;
                 tmp.as_file().sync_all()?;
-                tmp.persist(out).map_err(|e| e.error)?;
+                tmp.persist(&out).map_err(|e| e.error)?;
                 Ok(())
             })?
         }
         Target::Replace { out, first, .. } => {
             let stats = render_to_writer(req, opts, BufWriter::new(first.reopen()?))?;
             first.as_file().sync_all()?;
-            first.persist(out)?;
+            first.persist(&out)?;
             stats
         }
     })

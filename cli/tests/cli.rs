@@ -285,3 +285,44 @@ fn the_image_gets_a_new_files_permissions_or_keeps_the_old_ones() {
     files.sort();
     assert_eq!(files, ["new-progressive.png", "new.ppm", "old-progressive.png", "old.ppm"], "no temporary file left");
 }
+
+/// A symbolic link is written through, as a shell's `>` does: the file it points to gets the
+/// image (a dangling link's target is created) and the link stays a link; a loop of links is
+/// exit 2. The finished image used to be renamed over the link itself.
+#[test]
+fn a_symbolic_link_is_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("renders")).unwrap();
+    std::fs::write(d.join("renders/old.ppm"), b"old").unwrap();
+    let link = |to: &str, name: &str| std::os::unix::fs::symlink(to, d.join(name)).unwrap();
+    link("renders/old.ppm", "latest.ppm");
+    link("renders/new.ppm", "dangling.ppm");
+    link("b.ppm", "a.ppm");
+    link("a.ppm", "b.ppm");
+    let args = ["--width", "8", "--height", "6", "--spp", "4", "--seed", "5"];
+    let want = render(&[&args[..], &["--out", "-"]].concat()).stdout;
+    for (name, progressive, target) in
+        [("latest.ppm", false, "renders/old.ppm"), ("dangling.ppm", true, "renders/new.ppm")]
+    {
+        let mut a = args.to_vec();
+        let out = d.join(name);
+        a.extend(["--out", out.to_str().unwrap()]);
+        if progressive {
+            a.push("--progressive");
+        }
+        let o = render(&a);
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(std::fs::symlink_metadata(&out).unwrap().file_type().is_symlink(), "{name} is still a link");
+        assert!(std::fs::read(d.join(target)).unwrap() == want, "{target} got the image through {name}");
+    }
+    let looped = d.join("a.ppm");
+    let o = render(&[&args[..], &["--out", looped.to_str().unwrap()]].concat());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--out") && stderr.contains("symbolic links"), "{stderr}");
+    assert!(std::fs::symlink_metadata(&looped).unwrap().file_type().is_symlink(), "the loop is left as it was");
+    let mut files = files_in(&d.join("renders"));
+    files.sort();
+    assert_eq!(files, ["new.ppm", "old.ppm"], "no temporary file left");
+}
