@@ -300,7 +300,7 @@ pub enum RequestError {
     },
     /// Width × rendered rows × effective spp over the limit.
     #[error(
-        "width × rows × spp = {samples} samples on one instance (spp rounded up to {effective_spp}) exceeds the limit of {max}; lower spp or the size, or split the render into more parts"
+        "width × rows × effective spp ({effective_spp}: spp rounded up to a multiple of 4) = {samples} samples on one instance, over the limit of {max}; lower spp or the size, or split the render into more parts"
     )]
     TooManySamples {
         /// The samples asked for.
