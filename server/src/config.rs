@@ -265,7 +265,7 @@ impl Default for Fanout {
 
 /// `FANOUT_URL`: comma-separated absolute http(s) URLs with a host.
 fn fanout_urls(value: &str) -> Result<Vec<String>, ConfigError> {
-    let bad = |reason: String| ConfigError { name: "FANOUT_URL", value: value.to_string(), reason };
+    let bad = |reason: String| ConfigError::new("FANOUT_URL", value, reason);
     value
         .split(',')
         .map(str::trim)
@@ -298,6 +298,13 @@ pub struct ConfigError {
     reason: String,
 }
 
+impl ConfigError {
+    /// `name`'s `value` and why it is refused.
+    fn new(name: &'static str, value: impl Into<String>, reason: impl ToString) -> ConfigError {
+        ConfigError { name, value: value.into(), reason: reason.to_string() }
+    }
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -313,7 +320,7 @@ impl Config {
         {
             match value {
                 None => Ok(default),
-                Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError { name, value: v, reason: e.to_string() }),
+                Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::new(name, v, e)),
             }
         }
         // A limit, count or timeout of 0 would refuse every request or time out at once: the
@@ -325,11 +332,7 @@ impl Config {
         {
             let n = num(name, value.clone(), default)?;
             if n < T::from(1) {
-                return Err(ConfigError {
-                    name,
-                    value: value.unwrap_or_default(),
-                    reason: "must be at least 1".into(),
-                });
+                return Err(ConfigError::new(name, value.unwrap_or_default(), "must be at least 1"));
             }
             Ok(n)
         }
@@ -339,7 +342,7 @@ impl Config {
             if n > max {
                 let unit = if per_sec == 1 { "s" } else { "ms" };
                 let reason = format!("must be at most {max} ({unit}; a week)");
-                return Err(ConfigError { name, value: value.unwrap_or_default(), reason });
+                return Err(ConfigError::new(name, value.unwrap_or_default(), reason));
             }
             Ok(n)
         }
@@ -347,11 +350,7 @@ impl Config {
         // The render library reads it; a value naming no path must stop the server, not run
         // the widest path in its place.
         if let Some(v) = get("RENDER_SIMD") {
-            render::engine::fast::SimdPath::requested(&v).map_err(|e| ConfigError {
-                name: "RENDER_SIMD",
-                value: v,
-                reason: e.to_string(),
-            })?;
+            render::engine::fast::SimdPath::requested(&v).map_err(|e| ConfigError::new("RENDER_SIMD", v, e))?;
         }
         let port_var = ["PORT", "FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT"].into_iter().find(|n| get(n).is_some());
         let port = match port_var {
@@ -393,27 +392,20 @@ impl Config {
         let concurrency = positive("RENDER_CONCURRENCY", get("RENDER_CONCURRENCY"), d.concurrency)?;
         let render_threads = num("RENDER_THREADS", get("RENDER_THREADS"), d.render_threads)?;
         if render_threads > render::MAX_THREADS as usize {
-            return Err(ConfigError {
-                name: "RENDER_THREADS",
-                value: render_threads.to_string(),
-                reason: format!("must be from 0 (every core) to {}", render::MAX_THREADS),
-            });
+            let reason = format!("must be from 0 (every core) to {}", render::MAX_THREADS);
+            return Err(ConfigError::new("RENDER_THREADS", render_threads.to_string(), reason));
         }
         let log_json = match get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
             None => false,
             Some(v) if v == "text" || v == "json" => v == "json",
             Some(v) => {
-                return Err(ConfigError { name: "LOG_FORMAT", value: v, reason: "must be `text` or `json`".into() });
+                return Err(ConfigError::new("LOG_FORMAT", v, "must be `text` or `json`"));
             }
         };
         // Read again by `init_logging`; a filter that does not parse used to fall back to
         // `info` in silence.
         if let Some(v) = get("RUST_LOG") {
-            tracing_subscriber::EnvFilter::try_new(&v).map_err(|e| ConfigError {
-                name: "RUST_LOG",
-                value: v,
-                reason: e.to_string(),
-            })?;
+            tracing_subscriber::EnvFilter::try_new(&v).map_err(|e| ConfigError::new("RUST_LOG", v, e))?;
         }
         // 0 is allowed here: no grace.
         let grace = num("SHUTDOWN_GRACE_SECS", get("SHUTDOWN_GRACE_SECS"), d.shutdown_grace.as_secs())?;
@@ -538,6 +530,9 @@ mod tests {
         for ok in ["0", "1024"] {
             assert!(config(&[("RENDER_THREADS", ok)]).is_ok(), "RENDER_THREADS={ok}");
         }
+        // The table's text states the limit the code enforces.
+        let threads = ENV.iter().find(|v| v.name == "RENDER_THREADS").unwrap();
+        assert!(threads.meaning.ends_with(&format!("at most {}", render::MAX_THREADS)), "{}", threads.meaning);
         let e = config(&[("RENDER_THREADS", "100000")]).unwrap_err().to_string();
         assert!(e.contains("RENDER_THREADS") && e.contains("0 (every core) to 1024"), "{e}");
         assert!(!config(&[("LOG_FORMAT", " Text ")]).unwrap().log_json);
