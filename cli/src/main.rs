@@ -237,6 +237,10 @@ impl Target {
             Ok(m) if !m.is_file() => {
                 Ok(Target::InPlace(std::fs::OpenOptions::new().write(true).open(out).map_err(cannot)?))
             }
+            // `new/` (a directory that does not exist): the rename at the end would fail.
+            _ if out.as_os_str().as_encoded_bytes().ends_with(b"/") || out.file_name().is_none() => {
+                Err(format!("`{shown}` names a directory; give a file name"))
+            }
             _ => {
                 let keep = existing.ok().map(|m| m.permissions());
                 let out = through_links(out).map_err(cannot)?;

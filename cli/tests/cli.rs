@@ -107,6 +107,7 @@ fn an_unwritable_target_exits_2_without_leftovers() {
     let cases = [
         (missing, "No such file or directory"),
         (dir.path().to_str().unwrap(), "is a directory"),
+        (&format!("{}/new/", dir.path().display()), "names a directory"),
         (under_file.to_str().unwrap(), "not a directory"),
     ];
     for (out, why) in cases {
