@@ -77,6 +77,11 @@ pub enum AppError {
     /// The render panicked or failed; details are in the log.
     #[error("the render failed")]
     RenderFailed,
+    /// `progressive` in a platform's event, whose answer goes back whole rather than streamed.
+    #[error(
+        "parameter `progressive` needs a streamed HTTP response; an event invocation answers once, with every frame together: leave out `progressive`, or call the function's HTTP URL"
+    )]
+    ProgressiveEvent,
     /// `parts` on a server with no `FANOUT_URL`.
     #[error("parameter `parts` needs a fan-out: this server has no workers (FANOUT_URL is unset); leave out `parts`")]
     FanoutOff,
@@ -109,7 +114,7 @@ impl AppError {
             AppError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             AppError::QueueFull { .. } | AppError::QueuedTooLong => StatusCode::SERVICE_UNAVAILABLE,
             AppError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-            AppError::FanoutOff | AppError::FanoutNested => StatusCode::BAD_REQUEST,
+            AppError::FanoutOff | AppError::FanoutNested | AppError::ProgressiveEvent => StatusCode::BAD_REQUEST,
             AppError::PartFailed { .. } => StatusCode::BAD_GATEWAY,
             AppError::RenderFailed => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -121,7 +126,7 @@ impl AppError {
             AppError::BadRequest(e) => Some(e.param()),
             AppError::BodyTooLarge { .. } | AppError::BodyUnreadable | AppError::BodyTimeout { .. } => Some("body"),
             AppError::ResponseTooLarge { .. } => Some("format"),
-            AppError::StreamTooLarge { .. } => Some("progressive"),
+            AppError::StreamTooLarge { .. } | AppError::ProgressiveEvent => Some("progressive"),
             AppError::FanoutOff | AppError::FanoutNested => Some("parts"),
             _ => None,
         }

@@ -177,6 +177,8 @@ async fn shed(state: &State) -> AppError {
 async fn event(state: &State, ctx: &Ctx, req: Request<Incoming>, reply: Reply) -> Response<Body> {
     // A platform calls these paths; any query on them is its own, not render parameters.
     let result = match parse_body(state, req, "").await {
+        // The platform returns the answer whole: frames would all arrive at the end.
+        Ok(r) if r.progressive => Err(AppError::ProgressiveEvent),
         // Shed before anything else is done or logged (see `Renderer::shed`).
         Ok(r) if sheds(state, &r) => Err(shed(state).await),
         parsed => {

@@ -162,6 +162,18 @@ async fn platform_calls() {
     );
     let inner: serde_json::Value = serde_json::from_str(env["body"].as_str().unwrap()).unwrap();
     assert_eq!(inner["param"], "format");
+
+    // An event's answer goes back whole, so progressive frames would all arrive at the end (it
+    // used to answer the whole multipart stream at once): a 400 naming `progressive`.
+    let progressive = r#"{"width": 8, "height": 8, "spp": 8, "progressive": true}"#;
+    let res = call(a, "POST", "/invoke", &fc, progressive).await;
+    assert_eq!((res.status, res.header("x-fc-status")), (StatusCode::BAD_REQUEST, "404"));
+    assert_eq!(res.json()["param"], "progressive");
+    let res = call(a, "POST", "/event-invoke", &[], progressive).await;
+    assert_eq!((res.status, res.json()["param"].as_str()), (StatusCode::BAD_REQUEST, Some("progressive")));
+    let env = call(a, "POST", "/invoke", &fg, progressive).await.json();
+    let inner: serde_json::Value = serde_json::from_str(env["body"].as_str().unwrap()).unwrap();
+    assert_eq!((env["statusCode"].as_u64(), inner["param"].as_str()), (Some(400), Some("progressive")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
