@@ -1,11 +1,15 @@
 //! The `server` binary: reads the configuration, binds `0.0.0.0:<port>` at once, serves until
-//! SIGTERM/SIGINT, drains and exits 0. Usage: `server [--port N]`; everything else is in the
-//! environment (see `server::ENV` and README.md).
+//! SIGTERM/SIGINT, drains and exits 0. Usage: `server [--port N]` (`--help` lists the
+//! environment variables, `server::ENV`, which README.md mirrors).
 
+use clap::{Arg, Command};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // First, so that `--help` works whatever the environment holds; clap exits 0 for help, 2 for
+    // a bad argument.
+    let args = command().get_matches();
     let mut config = match server::Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -13,13 +17,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match port_flag(std::env::args().skip(1)) {
-        Ok(Some(port)) => config.port = port,
-        Ok(None) => {}
-        Err(msg) => {
-            eprintln!("server: {msg}\nusage: server [--port N]");
-            return ExitCode::from(2);
-        }
+    if let Some(&port) = args.get_one::<u16>("port") {
+        config.port = port;
     }
     server::init_logging(config.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -44,35 +43,51 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--port N` or `--port=N`.
-fn port_flag(mut args: impl Iterator<Item = String>) -> Result<Option<u16>, String> {
-    let mut port = None;
-    while let Some(arg) = args.next() {
-        let value = match arg.strip_prefix("--port") {
-            Some("") => args.next().ok_or("--port needs a value")?,
-            Some(v) if v.starts_with('=') => v[1..].to_string(),
-            _ => return Err(format!("unknown argument `{arg}`")),
-        };
-        port = Some(value.parse().map_err(|_| format!("--port must be a port number, got `{value}`"))?);
-    }
-    Ok(port)
+/// The command line: `--port`, and the environment variables (`server::ENV`) in the help.
+fn command() -> Command {
+    let width = server::ENV.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let vars: Vec<String> =
+        server::ENV.iter().map(|v| format!("  {:width$}  {} [default: {}]", v.name, v.meaning, v.default)).collect();
+    Command::new("server")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("smallpt's Cornell box as an HTTP function service: FC, SCF and FunctionGraph custom containers")
+        .arg(
+            Arg::new("port")
+                .long("port")
+                .value_name("N")
+                .help("TCP port to listen on (0.0.0.0); overrides PORT")
+                .value_parser(clap::value_parser!(u16)),
+        )
+        .after_help(format!("Everything else is set in the environment:\n{}", vars.join("\n")))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::port_flag;
+    use super::command;
 
-    fn parse(args: &[&str]) -> Result<Option<u16>, String> {
-        port_flag(args.iter().map(|s| s.to_string()))
+    fn port(args: &[&str]) -> Result<Option<u16>, clap::error::ErrorKind> {
+        let m = command().try_get_matches_from(std::iter::once("server").chain(args.iter().copied()));
+        m.map(|m| m.get_one::<u16>("port").copied()).map_err(|e| e.kind())
     }
 
     #[test]
     fn port_flag_forms() {
-        assert_eq!(parse(&[]), Ok(None));
-        assert_eq!(parse(&["--port", "8000"]), Ok(Some(8000)));
-        assert_eq!(parse(&["--port=9001"]), Ok(Some(9001)));
-        assert!(parse(&["--port"]).is_err());
-        assert!(parse(&["--port", "x"]).is_err());
-        assert!(parse(&["--verbose"]).is_err());
+        assert_eq!(port(&[]), Ok(None));
+        assert_eq!(port(&["--port", "8000"]), Ok(Some(8000)));
+        assert_eq!(port(&["--port=9001"]), Ok(Some(9001)));
+        assert!(port(&["--port"]).is_err());
+        assert!(port(&["--port", "x"]).is_err());
+        assert!(port(&["--port", "70000"]).is_err());
+        assert!(port(&["--verbose"]).is_err());
+        assert_eq!(port(&["--help"]), Err(clap::error::ErrorKind::DisplayHelp));
+    }
+
+    /// The help lists every environment variable the server reads, from the one table.
+    #[test]
+    fn the_help_lists_the_environment() {
+        let help = command().render_long_help().to_string();
+        for v in server::ENV {
+            assert!(help.contains(v.name) && help.contains(v.meaning), "{} missing from the help", v.name);
+        }
     }
 }
