@@ -23,6 +23,9 @@ pub enum AppError {
         /// The limit.
         max: usize,
     },
+    /// A GET with a body, which would be ignored.
+    #[error("a GET's body is not read: put the parameters in the query string, or send the JSON object with POST")]
+    GetWithBody,
     /// The request body could not be read.
     #[error("request body could not be read")]
     BodyUnreadable,
@@ -105,7 +108,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest(RequestError::ProgressiveTooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::BadRequest(_) | AppError::BodyUnreadable => StatusCode::BAD_REQUEST,
+            AppError::BadRequest(_) | AppError::BodyUnreadable | AppError::GetWithBody => StatusCode::BAD_REQUEST,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             AppError::BodyTooLarge { .. } | AppError::ResponseTooLarge { .. } | AppError::StreamTooLarge { .. } => {
@@ -124,7 +127,10 @@ impl AppError {
     pub fn param(&self) -> Option<&str> {
         match self {
             AppError::BadRequest(e) => Some(e.param()),
-            AppError::BodyTooLarge { .. } | AppError::BodyUnreadable | AppError::BodyTimeout { .. } => Some("body"),
+            AppError::BodyTooLarge { .. }
+            | AppError::BodyUnreadable
+            | AppError::BodyTimeout { .. }
+            | AppError::GetWithBody => Some("body"),
             AppError::ResponseTooLarge { .. } => Some("format"),
             AppError::StreamTooLarge { .. } | AppError::ProgressiveEvent => Some("progressive"),
             AppError::FanoutOff | AppError::FanoutNested => Some("parts"),

@@ -7,8 +7,9 @@ use crate::error::{AppError, json_response};
 use crate::fanout;
 use crate::platform::{self, Call, Markers, Platform, Reply};
 use crate::renderer::{CancelOnDrop, Failure, Renderer};
+use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use render::{CancelToken, RenderRequest, encode, progressive};
@@ -88,7 +89,11 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
         None if method == Method::GET && wants_viewer(req.headers(), req.uri().query()) => Ok(viewer()),
         None if method == Method::GET || method == Method::POST => {
             let parsed = if method == Method::GET {
-                RenderRequest::from_query(req.uri().query().unwrap_or(""), &state.config.limits).map_err(AppError::from)
+                let query = req.uri().query().unwrap_or("").to_owned();
+                match no_body(state, req).await {
+                    Ok(()) => RenderRequest::from_query(&query, &state.config.limits).map_err(AppError::from),
+                    Err(e) => Err(e),
+                }
             } else {
                 let query = req.uri().query().unwrap_or("").to_owned();
                 parse_body(state, req, &query).await
@@ -224,6 +229,22 @@ async fn event(state: &State, ctx: &Ctx, req: Request<Incoming>, reply: Reply) -
 /// Reads a JSON request body (at most `max_body_bytes`) and the parameters in `query` into a
 /// request.
 async fn parse_body(state: &State, req: Request<Incoming>, query: &str) -> Result<RenderRequest, AppError> {
+    let body = read_body(state, req).await?;
+    Ok(RenderRequest::from_query_and_json(query, &body, &state.config.limits)?)
+}
+
+/// A GET's body is not read for parameters, so one with bytes in it is refused rather than
+/// ignored (`curl -X GET -d '{"spp": 16}'` rendered the defaults). An empty one, chunked or
+/// with `content-length: 0` as some gateways send, is fine.
+async fn no_body(state: &State, req: Request<Incoming>) -> Result<(), AppError> {
+    if req.body().is_end_stream() || read_body(state, req).await?.is_empty() {
+        return Ok(());
+    }
+    Err(AppError::GetWithBody)
+}
+
+/// A request's body, at most `max_body_bytes`, within the body time limit.
+async fn read_body(state: &State, req: Request<Incoming>) -> Result<Bytes, AppError> {
     let max = state.config.max_body_bytes;
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
@@ -238,7 +259,7 @@ async fn parse_body(state: &State, req: Request<Incoming>, query: &str) -> Resul
             AppError::BodyUnreadable
         }
     })?;
-    Ok(RenderRequest::from_query_and_json(query, &body.to_bytes(), &state.config.limits)?)
+    Ok(body.to_bytes())
 }
 
 /// Whether a body error comes from the client's time limit (`framing`'s `TimedOut`).

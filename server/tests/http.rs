@@ -79,6 +79,19 @@ async fn bad_input_is_a_4xx_json_naming_the_parameter() {
         let res = call(srv.addr, "POST", "/", &[], body).await;
         assert_eq!((res.status, res.json()["param"].as_str().unwrap()), (StatusCode::BAD_REQUEST, param), "{body}");
     }
+    // A GET's body is not read: one with bytes is refused, not ignored (it rendered the query's
+    // or the default image); an empty one, with a length of 0 or chunked, is no body.
+    let res = call(srv.addr, "GET", "/?width=16&height=8", &[], r#"{"width": 8}"#).await;
+    assert_eq!((res.status, res.json()["param"].as_str()), (StatusCode::BAD_REQUEST, Some("body")));
+    assert!(res.json()["error"].as_str().unwrap().contains("POST"));
+    let res = call(srv.addr, "GET", "/?width=16&height=8", &[("content-length", "0")], "").await;
+    assert_eq!(res.status, StatusCode::OK);
+    for (body, status) in [("0\r\n\r\n", "200"), ("2\r\nhi\r\n0\r\n\r\n", "400")] {
+        let head =
+            "GET /?width=8&height=8 HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+        let (_, got) = raw(srv.addr, &format!("{head}{body}")).await;
+        assert!(got.starts_with(&format!("HTTP/1.1 {status}")), "{body:?}: {got}");
+    }
     let range = get(srv.addr, "/?width=9000").await.json();
     assert!(range["error"].as_str().unwrap().contains("1 to 8192"), "{range}");
 
