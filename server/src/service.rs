@@ -12,7 +12,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use render::{CancelToken, RenderRequest, encode, progressive};
+use render::request::Param;
+use render::{CancelToken, Format, RenderRequest, encode, progressive};
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,10 +88,13 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
         }
         Some(Ok(Call::Event(reply))) => return event(state, &ctx, req, reply).await,
         Some(Err(allow)) => Err(AppError::MethodNotAllowed { allow }),
-        None if method == Method::GET && wants_viewer(req.headers(), req.uri().query()) => Ok(viewer()),
+        None if method == Method::GET && wants_viewer(req.headers(), req.uri().query()) => Ok(vary(viewer())),
         None if method == Method::GET || method == Method::POST => {
+            let mut varies = false;
             let parsed = if method == Method::GET {
-                let query = req.uri().query().unwrap_or("").to_owned();
+                let (query, negotiated) = negotiated_query(req.headers(), req.uri().query().unwrap_or(""));
+                let query = query.into_owned();
+                varies = negotiated;
                 match no_body(state, req).await {
                     Ok(()) => RenderRequest::from_query(&query, &state.config.limits).map_err(AppError::from),
                     Err(e) => Err(e),
@@ -106,7 +111,7 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
             }
             let log = Markers::start("Invoke", &ctx.id);
             match parsed {
-                Ok(r) => render(state, &ctx, r, false, log).await,
+                Ok(r) => render(state, &ctx, r, false, log).await.map(|res| if varies { vary(res) } else { res }),
                 Err(e) => Err(e),
             }
         }
@@ -122,12 +127,7 @@ const VIEWER: &str = include_str!("viewer.html");
 /// Whether a GET is a browser opening the function's URL: no query, and HTML accepted. Every
 /// other client (curl's `*/*` among them) gets today's default image.
 fn wants_viewer(headers: &HeaderMap, query: Option<&str>) -> bool {
-    let html = headers
-        .get_all(hyper::header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/html")));
+    let html = accepted_types(headers).any(|t| t.eq_ignore_ascii_case("text/html"));
     html && query.is_none_or(str::is_empty)
 }
 
@@ -136,13 +136,48 @@ fn wants_viewer(headers: &HeaderMap, query: Option<&str>) -> bool {
 /// A GET may still be answered otherwise: a full queue (503), a deadline, a failed render.
 fn head(state: &State, ctx: &Ctx, headers: &HeaderMap, query: Option<&str>) -> Result<Response<Body>, AppError> {
     if wants_viewer(headers, query) {
-        return Ok(viewer());
+        return Ok(vary(viewer()));
     }
-    let req = RenderRequest::from_query(query.unwrap_or(""), &state.config.limits)?;
+    let (query, varies) = negotiated_query(headers, query.unwrap_or(""));
+    let req = RenderRequest::from_query(&query, &state.config.limits)?;
     refuse(state, ctx, &req, false)?;
     let mut res = Response::new(Body::empty());
     image_headers(res.headers_mut(), &req);
-    Ok(res)
+    Ok(if varies { vary(res) } else { res })
+}
+
+/// The query a GET or HEAD renders, and whether the answer depends on `Accept`. A browser that
+/// leaves out `format` (its Accept names text/html, image/png, image/apng or image/*, and not
+/// PPM) gets PNG, which it can show: opening `/?spp=16` in a tab used to download a PPM file.
+/// Other clients (curl's `*/*`) keep the PPM default.
+fn negotiated_query<'q>(headers: &HeaderMap, query: &'q str) -> (Cow<'q, str>, bool) {
+    let format = Param::Format.name();
+    if form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == format) {
+        return (Cow::Borrowed(query), false);
+    }
+    let accepts = |t: &str| accepted_types(headers).any(|a| a.eq_ignore_ascii_case(t));
+    let shows_png = ["text/html", "image/png", "image/apng", "image/*"].iter().any(|t| accepts(t));
+    if !shows_png || accepts(Format::Ppm.content_type()) {
+        return (Cow::Borrowed(query), true);
+    }
+    let sep = if query.is_empty() { "" } else { "&" };
+    (Cow::Owned(format!("{query}{sep}{format}={}", Format::Png.name())), true)
+}
+
+/// The media types an Accept header lists, without their parameters.
+fn accepted_types(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| t.split(';').next().map(str::trim))
+}
+
+/// `res` marked as depending on the request's Accept header, for caches.
+fn vary(mut res: Response<Body>) -> Response<Body> {
+    res.headers_mut().insert(hyper::header::VARY, HeaderValue::from_static("accept"));
+    res
 }
 
 fn viewer() -> Response<Body> {

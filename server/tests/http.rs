@@ -316,3 +316,32 @@ async fn head_answers_a_gets_status_and_headers_without_rendering() {
     let health = get(srv.addr, "/healthz").await.json();
     assert_eq!((health["active"].as_u64(), health["queued"].as_u64()), (Some(0), Some(0)), "{health}");
 }
+
+/// A GET or HEAD that leaves out `format` from a browser gets PNG, which it can show (a tab opened
+/// on `/?spp=16` used to download a PPM file); curl's `*/*`, a client naming PPM, and every
+/// request that gives `format` get what they got before. The answer says it varies by Accept.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_that_leaves_out_format_gets_png() {
+    let srv = start(config()).await;
+    let query = "/?width=16&height=12&spp=4&engine=classic";
+    let png = get(srv.addr, &format!("{query}&format=png")).await;
+    let ppm = get(srv.addr, query).await;
+    assert_eq!((ppm.header("content-type"), ppm.body.len()), ("image/x-portable-pixmap", 13 + 16 * 12 * 3));
+    let tab = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8";
+    let img = "image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5";
+    for (accept, want) in
+        [(tab, &png), (img, &png), ("image/*", &png), ("*/*", &ppm), ("image/x-portable-pixmap, image/*", &ppm)]
+    {
+        let res = call(srv.addr, "GET", query, &[("accept", accept)], "").await;
+        assert_eq!((res.status, res.header("vary")), (StatusCode::OK, "accept"), "{accept}");
+        assert!(res.body == want.body, "{accept}: got {}", res.header("content-type"));
+        let head = call(srv.addr, "HEAD", query, &[("accept", accept)], "").await;
+        assert_eq!(head.header("content-type"), want.header("content-type"), "HEAD, {accept}");
+    }
+    // Given, the format is the format; the answer does not vary.
+    let res = call(srv.addr, "GET", &format!("{query}&format=ppm"), &[("accept", tab)], "").await;
+    assert!(res.body == ppm.body && res.headers.get("vary").is_none());
+    // A bad request is still named for what is wrong in it.
+    let res = call(srv.addr, "GET", "/?width=0", &[("accept", tab)], "").await;
+    assert_eq!((res.status, res.json()["param"].as_str()), (StatusCode::BAD_REQUEST, Some("width")));
+}

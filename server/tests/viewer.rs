@@ -56,6 +56,8 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
     let error = seen["error"].as_str().unwrap();
     assert!(error.starts_with("413") && error.contains("parameter `progressive`"), "{seen}");
     assert_eq!(seen["links"].as_array().unwrap().len(), 3, "{seen}");
+    // A tab opened on a render URL without `format` shows the image (PNG), not a PPM download.
+    assert_eq!(seen["tab"], serde_json::json!({"contentType": "image/png", "size": [32, 24]}), "{seen}");
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
     assert!(out.join("viewer.png").exists(), "no screenshot");
     eprintln!("screenshot: {}", out.join("viewer.png").display());
@@ -74,9 +76,9 @@ async fn only_a_browser_opening_the_url_gets_the_page() {
     for outside in ["http://", "https://", "src=\"/", "href=\"/", "//cdn"] {
         assert!(!page.contains(outside), "the page refers to {outside}");
     }
-    // curl (*/*), or a query, or another method: today's behaviour, the default image.
+    // A query renders: for a browser as PNG (it cannot show PPM), for curl (*/*) the default PPM.
     let res = call(srv.addr, "GET", "/?width=8&height=6", &html, "").await;
-    assert_eq!(res.header("content-type"), "image/x-portable-pixmap");
+    assert_eq!(res.header("content-type"), "image/png");
     let res = call(srv.addr, "GET", "/?width=8&height=6", &[("accept", "*/*")], "").await;
     assert_eq!(res.header("content-type"), "image/x-portable-pixmap");
 }

@@ -64,6 +64,17 @@ try {
   await page.waitForSelector("#view[data-done='1']", { timeout: 60000 });
   await page.screenshot({ path: `${out}/viewer.png`, fullPage: true });
   result.pageErrors = errors;
+  // The URL with a query but no `format`, opened in a tab: the browser's Accept gets a PNG,
+  // shown as an image (a PPM would be a download, and goto would fail).
+  const tab = await browser.newPage();
+  const shown = await tab.goto(`${url}?width=32&height=24&spp=4&seed=3`, { waitUntil: "load", timeout: 30000 });
+  result.tab = {
+    contentType: shown.headers()["content-type"],
+    size: await tab.evaluate(() => {
+      const img = document.images[0];
+      return img ? [img.naturalWidth, img.naturalHeight] : null;
+    }),
+  };
 } finally {
   await browser.close();
 }
