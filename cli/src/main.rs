@@ -72,8 +72,8 @@ fn command() -> Command {
             .long("out")
             .help(
                 "Output file, or `-` for stdout. A name ending in .ppm, .png or .pfm sets the format when \
-                 --format is not given, and must agree with it when it is. [default: image.ppm, or image. \
-                 and the extension of --format]",
+                 --format is not given, and must agree with it when it is. [default: image.ppm, or image.png \
+                 and so on to match --format]",
             )
             .value_name("PATH")
             .value_parser(clap::value_parser!(PathBuf)),
