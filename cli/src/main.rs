@@ -181,9 +181,11 @@ fn main() -> ExitCode {
     match run(&req, &opts, target) {
         Ok(stats) => {
             eprintln!(
-                "{}x{} spp {} ({}{}) in {:.3} s: {:.2} M samples/s, {:.2} M segments/s, {} threads",
+                "{}x{}{} spp {} ({}{}) in {:.3} s: {:.2} M samples/s, {:.2} M segments/s, {} threads",
                 req.width,
                 req.height,
+                // A band is what was rendered: the throughput counts its rows only.
+                req.rows.map_or_else(String::new, |rows| format!(" rows {rows}")),
                 stats.effective_spp,
                 req.engine,
                 if req.engine != EngineKind::Classic {

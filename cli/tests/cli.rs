@@ -153,6 +153,8 @@ fn rows_renders_a_band_and_bad_rows_exit_2() {
     assert!(band.status.success(), "{}", String::from_utf8_lossy(&band.stderr));
     let (h_whole, h_band) = ("P6\n9 7\n255\n".len(), "P6\n9 3\n255\n".len());
     assert!(band.stdout.starts_with(b"P6\n9 3\n255\n"));
+    let report = String::from_utf8_lossy(&band.stderr);
+    assert!(report.lines().last().unwrap().starts_with("9x7 rows 2-5 spp 4 (classic)"), "{report}");
     assert_eq!(band.stdout[h_band..], whole.stdout[h_whole + 2 * 27..h_whole + 5 * 27]);
     for bad in ["5-5", "0-8", "x", "3-1"] {
         let o = render(&[&args[..], &["--rows", bad]].concat());
