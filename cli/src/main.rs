@@ -20,6 +20,11 @@ use tempfile::NamedTempFile;
 /// Exit code for bad arguments, as clap uses.
 const USAGE: u8 = 2;
 
+/// Exit code when the reader of the image went away (`render --out - | head -c 100`): the status a
+/// shell reports for a command killed by SIGPIPE, as `yes | head` gives. Rust ignores the signal,
+/// so the write fails with `BrokenPipe` instead.
+const BROKEN_PIPE: u8 = 128 + 13;
+
 /// Extensions of image formats this does not write: an `--out` ending in one is refused rather
 /// than given a PPM under that name.
 const OTHER_IMAGE_EXTENSIONS: &[&str] =
@@ -200,11 +205,19 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        // No message: the reader chose to stop reading, as with any other command in a pipe.
+        Err(e) if broken_pipe(&*e) => ExitCode::from(BROKEN_PIPE),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e` or an error it wraps is a write to a pipe (or FIFO) whose reader has closed it.
+fn broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source())
+        .any(|e| e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
 }
 
 /// Where the image goes: stdout, a target written in place, or a temporary file beside the

@@ -205,6 +205,37 @@ fn a_fifo_or_device_target_is_written_in_place() {
     assert_eq!(files_in(dir.path()), ["pipe"], "no temporary file left");
 }
 
+/// A reader that stops early (`render --out - | head -c 100`) ends the render quietly with the
+/// status of a command killed by SIGPIPE; it used to print "error: writing the image failed: Broken
+/// pipe" and exit 1. A write that fails for another reason still says why.
+#[test]
+fn a_closed_pipe_ends_the_render_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    for progressive in [false, true] {
+        // 256×256 PPM is 196 KB, more than a pipe holds, so the render is still writing when the
+        // reader goes.
+        let mut args = vec!["--width", "256", "--height", "256", "--spp", "16", "--out", "-"];
+        if progressive {
+            args.push("--progressive");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_render"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut head = [0u8; 10];
+        child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(141), "progressive {progressive}");
+        assert!(o.stderr.is_empty(), "progressive {progressive}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let full = render(&["--width", "8", "--height", "6", "--out", "/dev/full"]);
+    assert_eq!(full.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&full.stderr).contains("No space left on device"));
+}
+
 /// The file name and the format agree: a known extension picks the format when `--format` is not
 /// given, `--format` alone names the default file after it, and a name that contradicts the
 /// format, or names an image format this does not write, is exit 2 with no file (`--out a.png`
