@@ -156,6 +156,9 @@ pub const ENV: &[EnvVar] = &[
 /// (`Instant::now() + duration`) overflowed and every request panicked.
 pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
 
+/// The variables that set the port, first found wins; the `--port` flag overrides them all.
+const PORT_VARS: [&str; 3] = ["PORT", "FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT"];
+
 /// The response-size cap used when the environment shows SCF or FunctionGraph.
 pub const PLATFORM_RESPONSE_CAP: u64 = crate::platform::SYNC_RESPONSE_CAP;
 
@@ -306,9 +309,18 @@ impl ConfigError {
 }
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| std::env::var(name).ok())
+    /// Reads the process environment. A `port` from the command line overrides the port
+    /// variables, which are then not read: `PORT=junk server --port 9000` used to stop at the
+    /// `PORT` it would not use.
+    pub fn from_env(port: Option<u16>) -> Result<Config, ConfigError> {
+        let mut config = Config::from_lookup(|name| match port {
+            Some(_) if PORT_VARS.contains(&name) => None,
+            _ => std::env::var(name).ok(),
+        })?;
+        if let Some(port) = port {
+            config.port = port;
+        }
+        Ok(config)
     }
 
     /// Reads every variable of [`ENV`] through `get`; unset or empty variables take the defaults.
@@ -352,7 +364,7 @@ impl Config {
         if let Some(v) = get("RENDER_SIMD") {
             render::engine::fast::SimdPath::requested(&v).map_err(|e| ConfigError::new("RENDER_SIMD", v, e))?;
         }
-        let port_var = ["PORT", "FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT"].into_iter().find(|n| get(n).is_some());
+        let port_var = PORT_VARS.into_iter().find(|n| get(n).is_some());
         let port = match port_var {
             Some(name) => num(name, get(name), d.port)?,
             None => d.port,
@@ -412,6 +424,8 @@ impl Config {
         let grace = at_most_a_week("SHUTDOWN_GRACE_SECS", get("SHUTDOWN_GRACE_SECS"), grace, 1)?;
         let shed_ms = num("SHED_DELAY_MS", get("SHED_DELAY_MS"), d.shed_delay.as_millis() as u64)?;
         let shed_ms = at_most_a_week("SHED_DELAY_MS", get("SHED_DELAY_MS"), shed_ms, 1000)?;
+        // 0 is allowed here: retry at once.
+        let retry_after = num("RETRY_AFTER_SECS", get("RETRY_AFTER_SECS"), d.retry_after_secs)?;
         Ok(Config {
             port,
             limits,
@@ -426,7 +440,7 @@ impl Config {
             max_header_bytes: positive("MAX_HEADER_BYTES", get("MAX_HEADER_BYTES"), d.max_header_bytes)?,
             max_connections: positive("MAX_CONNECTIONS", get("MAX_CONNECTIONS"), d.max_connections)?,
             shutdown_grace: Duration::from_secs(grace),
-            retry_after_secs: num("RETRY_AFTER_SECS", get("RETRY_AFTER_SECS"), d.retry_after_secs)?,
+            retry_after_secs: at_most_a_week("RETRY_AFTER_SECS", get("RETRY_AFTER_SECS"), retry_after, 1)?,
             log_json,
             fanout,
             shed_delay: Duration::from_millis(shed_ms),
@@ -560,6 +574,7 @@ mod tests {
             ("BODY_TIMEOUT_SECS", &week),
             ("FANOUT_PART_TIMEOUT_SECS", &week),
             ("SHUTDOWN_GRACE_SECS", &week),
+            ("RETRY_AFTER_SECS", &week),
             ("SHED_DELAY_MS", &week_ms),
         ] {
             assert!(config(&[(name, max.as_str())]).is_ok(), "{name}={max}");

@@ -10,16 +10,13 @@ fn main() -> ExitCode {
     // First, so that `--help` works whatever the environment holds; clap exits 0 for help, 2 for
     // a bad argument.
     let args = command().get_matches();
-    let mut config = match server::Config::from_env() {
+    let config = match server::Config::from_env(args.get_one::<u16>("port").copied()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("server: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Some(&port) = args.get_one::<u16>("port") {
-        config.port = port;
-    }
     server::init_logging(config.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

@@ -134,3 +134,18 @@ async fn the_longest_durations_still_serve() {
     let (code, lines) = tokio::task::spawn_blocking(move || p.wait(Duration::from_secs(10))).await.unwrap();
     assert_eq!(code, Some(0), "{lines:#?}");
 }
+
+/// `--port` overrides the port variables, so a bad one does not stop the server (it used to:
+/// the environment was read whole before the flag); without the flag it still does.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_port_flag_overrides_a_bad_port_variable() {
+    let junk = [("PORT", "http"), ("FC_CUSTOM_LISTEN_PORT", "x"), ("FC_SERVER_PORT", "-1")];
+    let p = Proc::spawn_with(&["--port", "0"], &junk);
+    assert_eq!(get(p.addr, "/healthz").await.status, StatusCode::OK);
+    p.sigterm();
+    let (code, _) = tokio::task::spawn_blocking(move || p.wait(Duration::from_secs(10))).await.unwrap();
+    assert_eq!(code, Some(0));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_server")).env_clear().envs(junk).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("PORT=\"http\""), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -197,9 +197,14 @@ impl Drop for Proc {
 
 impl Proc {
     pub fn spawn(env: &[(&str, &str)]) -> Proc {
+        Proc::spawn_with(&[], env)
+    }
+
+    /// [`Proc::spawn`] with command-line arguments.
+    pub fn spawn_with(args: &[&str], env: &[(&str, &str)]) -> Proc {
         let t = Instant::now();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
-        cmd.env_clear().env("PORT", "0").env("RENDER_THREADS", "2").envs(env.iter().copied());
+        cmd.args(args).env_clear().env("PORT", "0").env("RENDER_THREADS", "2").envs(env.iter().copied());
         let mut child =
             cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).current_dir("/").spawn().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
