@@ -29,6 +29,20 @@ pub enum AppError {
     /// The request body could not be read.
     #[error("request body could not be read")]
     BodyUnreadable,
+    /// A compressed body, which is not decoded.
+    #[error("a body with content-encoding `{encoding}` is not read; send the JSON object uncompressed")]
+    BodyEncoded {
+        /// The `Content-Encoding` given.
+        encoding: String,
+    },
+    /// A form body (`curl -d spp=16` sends one), which is not read: only JSON is.
+    #[error(
+        "the body is a form ({content_type}), which is not read: send a JSON object such as {{\"spp\": 16}} (with curl: -d '{{\"spp\": 16}}'), or put the parameters in the query string"
+    )]
+    FormBody {
+        /// The form encoding the `Content-Type` names.
+        content_type: &'static str,
+    },
     /// Path + query over the limit.
     #[error("path and query are longer than {max} bytes")]
     UriTooLong {
@@ -108,7 +122,10 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest(RequestError::ProgressiveTooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::BadRequest(_) | AppError::BodyUnreadable | AppError::GetWithBody => StatusCode::BAD_REQUEST,
+            AppError::BadRequest(_) | AppError::BodyUnreadable | AppError::GetWithBody | AppError::FormBody { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            AppError::BodyEncoded { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             AppError::BodyTooLarge { .. } | AppError::ResponseTooLarge { .. } | AppError::StreamTooLarge { .. } => {
@@ -130,6 +147,8 @@ impl AppError {
             AppError::BodyTooLarge { .. }
             | AppError::BodyUnreadable
             | AppError::BodyTimeout { .. }
+            | AppError::BodyEncoded { .. }
+            | AppError::FormBody { .. }
             | AppError::GetWithBody => Some("body"),
             AppError::ResponseTooLarge { .. } => Some("format"),
             AppError::StreamTooLarge { .. } | AppError::ProgressiveEvent => Some("progressive"),

@@ -10,10 +10,12 @@ use crate::renderer::{CancelOnDrop, Failure, Renderer};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
-use hyper::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{
+    CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use render::request::Param;
-use render::{CancelToken, Format, RenderRequest, encode, progressive};
+use render::{CancelToken, Format, RenderRequest, RequestError, encode, progressive};
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -264,8 +266,23 @@ async fn event(state: &State, ctx: &Ctx, req: Request<Incoming>, reply: Reply) -
 /// Reads a JSON request body (at most `max_body_bytes`) and the parameters in `query` into a
 /// request.
 async fn parse_body(state: &State, req: Request<Incoming>, query: &str) -> Result<RenderRequest, AppError> {
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let body = read_body(state, req).await?;
-    Ok(RenderRequest::from_query_and_json(query, &body, &state.config.limits)?)
+    RenderRequest::from_query_and_json(query, &body, &state.config.limits).map_err(|e| match e {
+        // `curl -d spp=16` sends a form; so does `curl -d '{"spp": 16}'`, which parses, so the
+        // type is looked at only when the body is not JSON.
+        RequestError::BadBody { .. } => match form_type(&content_type) {
+            Some(form) => AppError::FormBody { content_type: form },
+            None => e.into(),
+        },
+        e => e.into(),
+    })
+}
+
+/// The HTML form encoding a `Content-Type` names, if it names one (without its parameters).
+fn form_type(content_type: &str) -> Option<&'static str> {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    ["application/x-www-form-urlencoded", "multipart/form-data"].into_iter().find(|t| essence.eq_ignore_ascii_case(t))
 }
 
 /// A GET's body is not read for parameters, so one with bytes in it is refused rather than
@@ -285,6 +302,7 @@ async fn read_body(state: &State, req: Request<Incoming>) -> Result<Bytes, AppEr
     if declared.is_some_and(|n| n > max as u64) {
         return Err(AppError::BodyTooLarge { max });
     }
+    let encoding = req.headers().get(CONTENT_ENCODING).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let body = Limited::new(req.into_body(), max).collect().await.map_err(|e| {
         if e.is::<LengthLimitError>() {
             AppError::BodyTooLarge { max }
@@ -294,7 +312,12 @@ async fn read_body(state: &State, req: Request<Incoming>) -> Result<Bytes, AppEr
             AppError::BodyUnreadable
         }
     })?;
-    Ok(body.to_bytes())
+    let body = body.to_bytes();
+    // A compressed body would only fail to parse as JSON, with a message about its first byte.
+    if let Some(encoding) = encoding.filter(|e| !body.is_empty() && !e.trim().eq_ignore_ascii_case("identity")) {
+        return Err(AppError::BodyEncoded { encoding });
+    }
+    Ok(body)
 }
 
 /// Whether a body error comes from the client's time limit (`framing`'s `TimedOut`).

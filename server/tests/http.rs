@@ -79,6 +79,32 @@ async fn bad_input_is_a_4xx_json_naming_the_parameter() {
         let res = call(srv.addr, "POST", "/", &[], body).await;
         assert_eq!((res.status, res.json()["param"].as_str().unwrap()), (StatusCode::BAD_REQUEST, param), "{body}");
     }
+    // A form (`curl -d spp=16`) is named as such, not as bad JSON (it was "expected value at line
+    // 1 column 1"); JSON sent with a form's type, as `curl -d` does, still renders.
+    let want = render_local("width=8&height=6&engine=classic");
+    let json = r#"{"width": 8, "height": 6, "engine": "classic"}"#;
+    for (content_type, body) in [
+        ("application/x-www-form-urlencoded", "width=8&height=6"),
+        (
+            "multipart/form-data; boundary=b",
+            "--b\r\ncontent-disposition: form-data; name=\"spp\"\r\n\r\n4\r\n--b--\r\n",
+        ),
+    ] {
+        let res = call(srv.addr, "POST", "/", &[("content-type", content_type)], body).await;
+        let e = res.json();
+        assert_eq!((res.status, e["param"].as_str()), (StatusCode::BAD_REQUEST, Some("body")), "{e}");
+        let form = content_type.split(';').next().unwrap();
+        assert!(e["error"].as_str().unwrap().contains(&format!("is a form ({form})")), "{e}");
+        let res = call(srv.addr, "POST", "/", &[("content-type", content_type)], json).await;
+        assert_eq!((res.status, &res.body[..]), (StatusCode::OK, &want[..]), "{content_type}");
+    }
+    // A compressed body is a 415 naming its encoding, not a JSON error about its first byte;
+    // `identity` is no encoding.
+    let res = call(srv.addr, "POST", "/", &[("content-encoding", "gzip")], "\u{1f}").await;
+    assert_eq!((res.status, res.json()["param"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("body")));
+    assert!(res.json()["error"].as_str().unwrap().contains("`gzip`"));
+    let res = call(srv.addr, "POST", "/", &[("content-encoding", "identity")], json).await;
+    assert_eq!((res.status, &res.body[..]), (StatusCode::OK, &want[..]));
     // A GET's body is not read: one with bytes is refused, not ignored (it rendered the query's
     // or the default image); an empty one, with a length of 0 or chunked, is no body.
     let res = call(srv.addr, "GET", "/?width=16&height=8", &[], r#"{"width": 8}"#).await;
