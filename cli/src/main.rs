@@ -7,13 +7,16 @@ use render::engine::fast::{SIMD_ENV, SimdPath};
 use render::progressive::render_progressive;
 use render::request::Param;
 use render::{
-    EngineKind, Format, Limits, MAX_THREADS, Progress, RenderOptions, RenderRequest, Scene, render_to_writer,
+    CancelToken, EngineKind, Format, Limits, MAX_THREADS, Progress, RenderOptions, RenderRequest, Scene,
+    render_to_writer,
 };
 use std::fs::Permissions;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 use tempfile::NamedTempFile;
 
@@ -166,6 +169,19 @@ fn main() -> ExitCode {
         return ExitCode::from(USAGE);
     }
     let threads = m.get_one::<u32>("threads").map_or(0, |&n| n as usize);
+    // Installed before the temporary file can exist, and told whether it may: a signal then
+    // stops the render so that the file is removed.
+    let cancel = CancelToken::new();
+    // (Not while opening a FIFO, which waits for a reader: Ctrl-C must still end that wait.)
+    let in_place = out == Path::new("-") || std::fs::metadata(&out).is_ok_and(|m| !m.is_file());
+    let may_leave_temp = Arc::new(AtomicBool::new(!in_place));
+    let stopped_by = match stop_on_signals(cancel.clone(), may_leave_temp.clone()) {
+        Ok(signal) => signal,
+        Err(e) => {
+            eprintln!("error: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Checked before the render, which may take minutes: a target that cannot be written is a
     // bad `--out`, not a failure found at the end.
     let target = match Target::open(&out) {
@@ -175,6 +191,7 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    may_leave_temp.store(matches!(target, Target::Replace { .. }), Ordering::SeqCst);
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
         Ok(pool) => pool,
         Err(e) => {
@@ -182,8 +199,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let opts = RenderOptions { pool: Some(&pool), ..RenderOptions::default() };
-    match run(&req, &opts, target) {
+    let opts = RenderOptions { pool: Some(&pool), cancel, ..RenderOptions::default() };
+    let result = run(&req, &opts, target);
+    // A signal ends the render as it would end any command: no message, 128 + its number. The
+    // temporary file is gone by now (dropped with the render's `Target`).
+    let signal = stopped_by.load(Ordering::SeqCst);
+    if result.is_err() && signal != 0 {
+        return ExitCode::from((128 + signal) as u8);
+    }
+    match result {
         Ok(stats) => {
             eprintln!(
                 "{}x{}{} spp {} ({}{}) in {:.3} s: {:.2} M samples/s, {:.2} M segments/s, {} threads",
@@ -212,6 +236,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Handles SIGINT, SIGTERM and SIGHUP. While `may_leave_temp` holds, a signal cancels the render,
+/// which ends through its error path and drops the temporary file beside `--out`: killed
+/// outright, the process used to leave a `.render-XXXXXX` file behind. Otherwise (stdout, a
+/// FIFO, a device: nothing to remove, and a write there may block for as long as its reader
+/// waits) the signal does what it would have done. Returns where the caught signal's number is
+/// kept (0: none).
+fn stop_on_signals(cancel: CancelToken, may_leave_temp: Arc<AtomicBool>) -> io::Result<Arc<AtomicI32>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let got = Arc::new(AtomicI32::new(0));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        // Repeats (`timeout` signals the process and then its group) only cancel again: a render
+        // notices within a pixel, and a regular file's writes do not wait on anyone.
+        for signal in signals.forever() {
+            if !may_leave_temp.load(Ordering::SeqCst) {
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+                std::process::exit(128 + signal);
+            }
+            seen.store(signal, Ordering::SeqCst);
+            cancel.cancel();
+        }
+    });
+    Ok(got)
 }
 
 /// Whether `e` or an error it wraps is a write to a pipe (or FIFO) whose reader has closed it.

@@ -236,6 +236,70 @@ fn a_closed_pipe_ends_the_render_quietly() {
     assert!(String::from_utf8_lossy(&full.stderr).contains("No space left on device"));
 }
 
+/// Polls `dir` (bounded) until `ready` holds for its file names.
+fn wait_for(dir: &Path, ready: impl Fn(&[String]) -> bool) {
+    let start = std::time::Instant::now();
+    while !ready(&files_in(dir)) {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "waited for {:?}", files_in(dir));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Sends `kill -<signal>` to `child`.
+fn kill(child: &std::process::Child, signal: &str) {
+    assert!(Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap().success());
+}
+
+/// SIGINT, SIGTERM or SIGHUP in the middle of a render removes its temporary file and exits with
+/// 128 + the signal's number; killed outright, it used to leave a `.render-XXXXXX` file beside
+/// the target. A progressive render keeps its last whole frame. Written to stdout (nothing to
+/// remove), the signal does what it does by default.
+#[test]
+fn a_signal_stops_the_render_and_removes_its_temporary_file() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let long = ["--width", "256", "--height", "192", "--spp", "65536", "--engine", "classic"];
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a.ppm");
+        let child = Command::new(env!("CARGO_BIN_EXE_render"))
+            .args(long)
+            .arg("--out")
+            .arg(&out)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for(dir.path(), |names| !names.is_empty());
+        kill(&child, signal);
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(code), "{signal}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.stderr.is_empty(), "{signal}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(files_in(dir.path()), Vec::<String>::new(), "{signal}: nothing left");
+    }
+    // Progressive: the first pass is in the file; the signal comes during a later one.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.ppm");
+    let args = ["--width", "64", "--height", "48", "--spp", "65536", "--progressive"];
+    let child = Command::new(env!("CARGO_BIN_EXE_render")).args(args).arg("--out").arg(&out).spawn().unwrap();
+    wait_for(dir.path(), |names| names == ["p.ppm"]);
+    kill(&child, "TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143));
+    assert_eq!(files_in(dir.path()), ["p.ppm"], "the last frame, and no temporary file");
+    assert_eq!(std::fs::read(&out).unwrap().len(), "P6\n64 48\n255\n".len() + 64 * 48 * 3, "a whole frame");
+    // Stdout: killed as any command is (after the first frame, so the handlers are in place).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_render"))
+        .args(args)
+        .args(["--out", "-"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 2];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    kill(&child, "TERM");
+    assert_eq!(child.wait().unwrap().signal(), Some(15));
+}
+
 /// The file name and the format agree: a known extension picks the format when `--format` is not
 /// given, `--format` alone names the default file after it, and a name that contradicts the
 /// format, or names an image format this does not write, is exit 2 with no file (`--out a.png`
