@@ -59,6 +59,10 @@ pub struct CameraFrame {
     pub cy: Vec3,
     /// Start distance of camera rays.
     pub near: f64,
+    /// How far from the image's centre camera samples reach, in units of `cx` and `cy`: half the
+    /// image and the quarter pixel the tent filter spreads past each edge (0.5 + 0.25/width,
+    /// 0.5 + 0.25/height).
+    pub reach: [f64; 2],
 }
 
 impl Camera {
@@ -67,7 +71,8 @@ impl Camera {
         let dir = self.direction.norm();
         let cx = Vec3::new(f64::from(width) * self.fov_scale / f64::from(height), 0.0, 0.0);
         let cy = cx.cross(dir).norm() * self.fov_scale;
-        CameraFrame { origin: self.origin, dir, cx, cy, near: self.near }
+        let reach = [0.5 + 0.25 / f64::from(width), 0.5 + 0.25 / f64::from(height)];
+        CameraFrame { origin: self.origin, dir, cx, cy, near: self.near, reach }
     }
 }
 

@@ -84,7 +84,12 @@ pub(super) fn find(scene: &Scene, starts: &[Vec3]) -> Option<Walls> {
         hi[a] = get(scene.spheres[high].center, a) + scene.spheres[high].radius;
     }
     let wall_ids: Vec<usize> = pairs.iter().flatten().copied().collect();
-    if !starts.iter().all(|&p| wall_ids.iter().all(|&i| inside(i, p))) {
+    let well_inside = |i: usize, p: Vec3| {
+        let s = &scene.spheres[i];
+        let q = p - s.center;
+        q.dot(q) < (s.radius - START_MARGIN).powi(2)
+    };
+    if !starts.iter().all(|&p| wall_ids.iter().all(|&i| well_inside(i, p))) {
         return None;
     }
     let in_box = |s: &crate::scene::Sphere| {
@@ -126,19 +131,38 @@ pub(super) fn find(scene: &Scene, starts: &[Vec3]) -> Option<Walls> {
     Some(Walls { pairs, graze, lo: lo.map(|v| v as f32), hi: hi.map(|v| v as f32), sag })
 }
 
-/// Where the camera rays of an image with `frame` begin: its four corners and its centre (the
-/// points [`find`] checks are inside the box).
-pub(super) fn camera_starts(frame: &CameraFrame) -> [Vec3; 5] {
-    [(-0.5, -0.5), (0.5, -0.5), (-0.5, 0.5), (0.5, 0.5), (0.0, 0.0)]
-        .map(|(x, y)| frame.origin + (frame.cx * x + frame.cy * y + frame.dir).norm() * frame.near)
+/// Where the camera rays of an image with `frame` can begin (the points [`find`] checks are
+/// inside the box): the edge of the region the samples reach, [`EDGE_POINTS`] points a side,
+/// and its centre. Along x and y a start moves monotonically with the sample's position, so its
+/// extremes lie on that edge, where the start can stray from the points checked by under 1e-3
+/// (140 × (1.5 / 256)² / 8); [`find`] asks for [`START_MARGIN`]. Along z the start nearest the
+/// front wall is at a corner; the deepest, near the centre, is far from the back wall. The
+/// image's corners alone missed the middle of its top edge, the highest start, which for
+/// images under about 56 rows lies above the ceiling (the reach past the edge is a quarter
+/// pixel).
+pub(super) fn camera_starts(frame: &CameraFrame) -> Vec<Vec3> {
+    let [rx, ry] = frame.reach;
+    let mut at = vec![(0.0, 0.0)];
+    for i in 0..=EDGE_POINTS {
+        let t = 2.0 * i as f64 / EDGE_POINTS as f64 - 1.0;
+        at.extend([(t * rx, -ry), (t * rx, ry), (-rx, t * ry), (rx, t * ry)]);
+    }
+    at.into_iter().map(|(x, y)| frame.origin + (frame.cx * x + frame.cy * y + frame.dir).norm() * frame.near).collect()
 }
+
+/// Points [`camera_starts`] takes on each side of the region camera samples reach.
+const EDGE_POINTS: usize = 256;
+
+/// How far inside every wall [`find`] wants each camera start: more than the starts between the
+/// points checked can stray (under 1e-3), and more than f32 rounding of a start (about 1e-5).
+const START_MARGIN: f64 = 0.01;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn eye_start(scene: &Scene) -> Vec<Vec3> {
-        camera_starts(&scene.camera.frame(64, 48)).to_vec()
+        camera_starts(&scene.camera.frame(64, 48))
     }
 
     #[test]
@@ -155,6 +179,26 @@ mod tests {
         for (s, want) in w.sag.into_iter().zip([0.0948f32 + 0.01, 0.1022 + 0.01, 0.0407 + 0.01]) {
             assert!((s - want).abs() < 1e-3, "sag {s}, want about {want}");
         }
+    }
+
+    /// Camera rays reach a quarter pixel past the image: in a small image the top row's start
+    /// above the ceiling (the middle of the top edge, which the corners alone missed), in a wide
+    /// one the side columns' starts beyond the side walls. Those images test every wall.
+    #[test]
+    fn starts_beyond_the_image_edge_or_outside_the_box_test_every_wall() {
+        let scene = Scene::cornell();
+        let walls = |w, h| find(&scene, &camera_starts(&scene.camera.frame(w, h))).is_some();
+        for (w, h) in [(1024, 768), (64, 48), (128, 96), (640, 480)] {
+            assert!(walls(w, h), "{w}x{h}: every start is in the box");
+        }
+        for (w, h) in [(1, 1), (8, 6), (16, 12), (1920, 1080)] {
+            assert!(!walls(w, h), "{w}x{h}: some start is outside the box");
+        }
+        // The highest start of 8×6 is above the ceiling (y = 81.6), and none of its corners is.
+        let frame = scene.camera.frame(8, 6);
+        let top = camera_starts(&frame).into_iter().map(|p| p.y).fold(f64::MIN, f64::max);
+        let corner = |x: f64, y: f64| frame.origin + (frame.cx * x + frame.cy * y + frame.dir).norm() * frame.near;
+        assert!(top > 81.6 && corner(0.5, 0.5).y < 81.6 && corner(-0.5, 0.5).y < 81.6, "top {top}");
     }
 
     #[test]
