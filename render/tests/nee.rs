@@ -229,3 +229,25 @@ fn no_sampleable_light_falls_back_to_plain_path_tracing() {
     let fast = RenderRequest { engine: EngineKind::Fast, ..req };
     assert!(render_on(SimdPath::detected(), &scene, &req) == render_on(SimdPath::detected(), &scene, &fast));
 }
+
+/// smallpt's scene samples its light at any size and aspect: 16:9 and other wide images start
+/// their side columns' camera rays beyond the side walls, and small ones their top row's above
+/// the ceiling. Those pixels are traced by plain path tracing, the rest with light sampling: the
+/// image is not `fast`'s. (nee used to fall back to plain path tracing for the whole image,
+/// 1920×1080 included, with no word of it.) A pixel whose rays start outside is `fast`'s.
+#[test]
+fn wide_and_small_images_sample_the_light() {
+    for (w, h) in [(1920, 1080), (64, 24), (8, 6), (1024, 768)] {
+        let req = request(EngineKind::Nee, w, h, 4, 0);
+        let nee = Fast::with_path(&Scene::cornell(), &req, SimdPath::detected()).unwrap();
+        assert_eq!(nee.fallback(), None, "{w}x{h}");
+    }
+    let req = request(EngineKind::Nee, 64, 24, 16, 0);
+    let nee = render_on(SimdPath::detected(), &Scene::cornell(), &req);
+    let fast = render_on(SimdPath::detected(), &Scene::cornell(), &RenderRequest { engine: EngineKind::Fast, ..req });
+    let row = |img: &[Rgb], y: usize| img[y * 64..][..64].to_vec();
+    // The middle row: its side pixels start outside (the same as fast), its centre inside.
+    let (n, f) = (row(&nee, 12), row(&fast, 12));
+    assert!(n[0] == f[0] && n[63] == f[63], "the side pixels are traced as by fast");
+    assert!(n[24..40] != f[24..40], "the centre samples the light");
+}

@@ -13,6 +13,10 @@
 //! - **Walls**: in smallpt's closed box each lane tests only the wall ahead of it on each axis
 //!   (see `walls.rs` for why that is exact): six of the nine sphere tests become three. A wall
 //!   is only ever left (its far root, no EPS), which keeps f32 rays from leaking out of the box.
+//!   That holds for camera rays that start inside the box. Those of the side columns of a wide
+//!   image (over about 1.44:1) and the top row of a small one (under 32 rows) start outside, and
+//!   their pixels are traced testing every sphere by smallpt's rule, without light sampling
+//!   (`walls::Starts` picks them; a pixel's kind never depends on the span rendered).
 //! - **Dark paths end**: a path that hits a black sphere (smallpt's front wall or light: albedo
 //!   0) has throughput zero and adds nothing more to its sample, so it ends there instead of
 //!   running on to roulette as in smallpt. Every sample's expected value and variance are
@@ -63,6 +67,7 @@ use light::Light;
 use mirror::Mirror;
 use tables::Tables;
 use trace::{Batch, Trace, Work};
+use walls::Starts;
 
 /// Samples traced per batch (a run of pixels of one row); cancellation is checked between batches.
 const BATCH_SAMPLES: u32 = 4096;
@@ -87,6 +92,10 @@ pub fn simd_path() -> &'static str {
 /// for `engine=nee`.
 pub struct Fast {
     trace: Trace,
+    /// When some camera rays start outside smallpt's box and others inside: `trace` has the wall
+    /// pairs (and the light) for the pixels whose rays all start inside, and this traces the
+    /// rest testing every sphere, by plain path tracing.
+    open: Option<(Trace, Starts)>,
     /// Why `engine=nee` renders by plain path tracing, when it does.
     fallback: Option<NoLight>,
     path: SimdPath,
@@ -109,6 +118,15 @@ impl Fast {
             return Err(SceneError::TooManySpheres { got: scene.spheres.len(), max: MAX_SPHERES });
         }
         let mut trace = trace(scene, req, Tables::new);
+        let mut open = None;
+        if trace.tables.walls.is_none() {
+            let inner = self::trace(scene, req, Tables::inner);
+            if let Some(w) = &inner.tables.walls {
+                let frame = scene.camera.frame(req.width, req.height);
+                let starts = Starts::new(scene, w, &frame, req.width, req.height);
+                open = Some((std::mem::replace(&mut trace, inner), starts));
+            }
+        }
         let mut fallback = None;
         if req.engine == EngineKind::Nee {
             match Light::find(scene, &trace.tables) {
@@ -121,6 +139,7 @@ impl Fast {
         }
         Ok(Fast {
             trace,
+            open,
             fallback,
             path: path.clamp_to_cpu(),
             width: req.width,
@@ -176,16 +195,29 @@ impl Fast {
         }
         let per_pixel = 4 * count as usize;
         let batch = (BATCH_SAMPLES as usize / per_pixel).max(1);
-        let mut work = Work::new(self.height - 1 - row, samples.start, count);
+        let y = self.height - 1 - row;
+        let mut work = Work::new(y, samples.start, count);
         work.results = RESULTS.take();
-        let stats = self.accumulate_batches(&mut work, x0, batch, sums, cancel);
+        let stats = match &self.open {
+            None => self.accumulate_batches(&self.trace, &mut work, x0, batch, sums, cancel),
+            Some((open, starts)) => {
+                let mut runs = Vec::new();
+                starts.runs(y, x0..x0 + sums.len() as u32, &mut runs);
+                runs.into_iter().try_fold(RowStats::default(), |_, (xs, inside)| {
+                    let trace = if inside { &self.trace } else { open };
+                    let span = &mut sums[(xs.start - x0) as usize..(xs.end - x0) as usize];
+                    self.accumulate_batches(trace, &mut work, xs.start, batch, span, cancel)
+                })
+            }
+        };
         RESULTS.set(std::mem::take(&mut work.results));
         stats
     }
 
-    /// [`Fast::accumulate_span`]'s batches, `batch` pixels each, traced with `work`.
+    /// [`Fast::accumulate_span`]'s batches, `batch` pixels each, traced with `trace` into `work`.
     fn accumulate_batches(
         &self,
+        trace: &Trace,
         work: &mut Work,
         x0: u32,
         batch: usize,
@@ -199,7 +231,7 @@ impl Fast {
             }
             work.samples.x0 = x0 + (i * batch) as u32;
             work.pixels = chunk.len() as u32;
-            lanes::dispatch(self.path, Batch { trace: &self.trace, work: &mut *work });
+            lanes::dispatch(self.path, Batch { trace, work: &mut *work });
             for (pixel, results) in chunk.iter_mut().zip(work.results.chunks_exact(per_pixel)) {
                 for (sub, r) in pixel.iter_mut().zip(results.chunks_exact(count as usize)) {
                     // In locals, the three sums stay in registers over the subpixel's samples.
@@ -253,6 +285,7 @@ mod tests {
     fn render_on(path: SimdPath, req: &RenderRequest, trace: Trace) -> (Vec<Rgb>, u64) {
         let engine = Fast {
             trace,
+            open: None,
             fallback: None,
             path,
             width: req.width,

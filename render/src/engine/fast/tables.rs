@@ -115,19 +115,28 @@ pub(super) struct Sides {
 }
 
 impl Tables {
-    /// Tables for `scene` (at most [`MAX_SPHERES`] spheres) seen through `frame`.
+    /// Tables for `scene` (at most [`MAX_SPHERES`] spheres) seen through `frame`: with the wall
+    /// pairs when every camera ray of the image starts inside the box.
     pub fn new(scene: &Scene, frame: &CameraFrame) -> Tables {
-        Tables::build(scene, frame, true)
+        Tables::build(scene, &walls::camera_starts(frame), walls::camera_is_level(frame))
+    }
+
+    /// [`Tables::new`] for the pixels whose camera rays all start inside the box: with the wall
+    /// pairs when the ray through the image's centre does. The caller traces the other pixels
+    /// with [`Tables::new`]'s tables (see `walls::Starts`).
+    pub fn inner(scene: &Scene, frame: &CameraFrame) -> Tables {
+        Tables::build(scene, &[walls::centre_start(frame)], walls::camera_is_level(frame))
     }
 
     /// [`Tables::new`] with every sphere tested on every step, as for a scene that is not a
     /// closed box.
     #[cfg(test)]
     pub fn without_walls(scene: &Scene, frame: &CameraFrame) -> Tables {
-        Tables::build(scene, frame, false)
+        Tables::build(scene, &walls::camera_starts(frame), false)
     }
 
-    fn build(scene: &Scene, frame: &CameraFrame, use_walls: bool) -> Tables {
+    /// The tables, with the wall pairs if `use_walls` and the box holds every point in `starts`.
+    fn build(scene: &Scene, starts: &[Vec3], use_walls: bool) -> Tables {
         // `Fast::with_path` refuses larger scenes with an error before they get here.
         assert!(scene.spheres.len() <= MAX_SPHERES, "the fast engine holds at most {MAX_SPHERES} spheres");
         let z = [[0.0; MAX_SPHERES]; 3];
@@ -186,7 +195,7 @@ impl Tables {
         }
         // Each wall's w must lie along its pair's axis, and the two anchors of a pair may differ
         // only along it (true for smallpt; `intersect::ahead` relies on both).
-        k.walls = walls::find(scene, &walls::camera_starts(frame)).filter(|w| {
+        k.walls = walls::find(scene, starts).filter(|w| {
             use_walls
                 && (0..3).all(|a| {
                     let [lo, hi] = w.pairs[a];

@@ -131,38 +131,147 @@ pub(super) fn find(scene: &Scene, starts: &[Vec3]) -> Option<Walls> {
     Some(Walls { pairs, graze, lo: lo.map(|v| v as f32), hi: hi.map(|v| v as f32), sag })
 }
 
-/// Where the camera rays of an image with `frame` can begin (the points [`find`] checks are
-/// inside the box): the edge of the region the samples reach, [`EDGE_POINTS`] points a side,
-/// and its centre. Along x and y a start moves monotonically with the sample's position, so its
-/// extremes lie on that edge, where the start can stray from the points checked by under 1e-3
-/// (140 × (1.5 / 256)² / 8); [`find`] asks for [`START_MARGIN`]. Along z the start nearest the
-/// front wall is at a corner; the deepest, near the centre, is far from the back wall. The
-/// image's corners alone missed the middle of its top edge, the highest start, which for
-/// images under about 56 rows lies above the ceiling (the reach past the edge is a quarter
-/// pixel).
-pub(super) fn camera_starts(frame: &CameraFrame) -> Vec<Vec3> {
-    let [rx, ry] = frame.reach;
-    let mut at = vec![(0.0, 0.0)];
-    for i in 0..=EDGE_POINTS {
-        let t = 2.0 * i as f64 / EDGE_POINTS as f64 - 1.0;
-        at.extend([(t * rx, -ry), (t * rx, ry), (-rx, t * ry), (rx, t * ry)]);
-    }
-    at.into_iter().map(|(x, y)| frame.origin + (frame.cx * x + frame.cy * y + frame.dir).norm() * frame.near).collect()
+/// Where camera rays can begin whose samples lie in the rectangle `fx` × `fy` of the image plane
+/// (in units of `cx` and `cy` from the image's centre): the points where each coordinate of a
+/// start takes its extremes over the rectangle, corners first. A start is o + near·d/|d| with
+/// d = cx·fx + cy·fy + dir, and smallpt's `cx` lies along x, `cy` in the y–z plane, both square
+/// to each other. Along a row (fy fixed) x moves monotonically with fx, while y and z move
+/// toward the eye's as |d| grows away from fx*, where |d| is least: the extremes are the corners
+/// and the point nearest fx*. Along a column (fx fixed) y moves monotonically with fy (the
+/// direction turns through far less than the 90° to the vertical), x moves toward the eye's
+/// away from fy*, and z is nearest the front at the ends: the corners and the point nearest fy*.
+/// Inside, only the start deepest into the box can be an extreme: nearest fx* along the row,
+/// and where (d_x² + d_y²)/d_z² is least along that column. A test checks these against
+/// a dense grid; [`find`] also asks for [`START_MARGIN`]. The image's corners alone, as used
+/// to be checked, missed the middle of its top edge, the highest start: above the ceiling for
+/// images under 32 rows (4:3).
+pub(super) fn starts_from(frame: &CameraFrame, fx: [f64; 2], fy: [f64; 2]) -> [Vec3; 9] {
+    let (cx, cy, dir) = (frame.cx, frame.cy, frame.dir);
+    let least_x = (-cx.dot(dir) / cx.dot(cx)).clamp(fx[0], fx[1]);
+    let least_y = (-cy.dot(dir) / cy.dot(cy)).clamp(fy[0], fy[1]);
+    // (d_x² + d_y²)/d_z² with d_y = a·fy + b, d_z = c·fy + e is least where
+    // (a·fy + b)(a·e − c·b) = c·d_x².
+    let (a, b, c, e) = (cy.y, dir.y, cy.z, dir.z);
+    let dx = cx.x * least_x + dir.x;
+    let deep_y = ((c * dx * dx / (a * e - c * b) - b) / a).clamp(fy[0], fy[1]);
+    [
+        (fx[0], fy[0]),
+        (fx[1], fy[0]),
+        (fx[0], fy[1]),
+        (fx[1], fy[1]),
+        (least_x, fy[0]),
+        (least_x, fy[1]),
+        (fx[0], least_y),
+        (fx[1], least_y),
+        (least_x, deep_y),
+    ]
+    .map(|(x, y)| frame.origin + (cx * x + cy * y + dir).norm() * frame.near)
 }
 
-/// Points [`camera_starts`] takes on each side of the region camera samples reach.
-const EDGE_POINTS: usize = 256;
+/// Where the camera rays of an image with `frame` can begin (the points [`find`] checks are
+/// inside the box): [`starts_from`] the region its samples reach, which the tent filter takes a
+/// quarter pixel past each edge.
+pub(super) fn camera_starts(frame: &CameraFrame) -> [Vec3; 9] {
+    let [rx, ry] = frame.reach;
+    starts_from(frame, [-rx, rx], [-ry, ry])
+}
 
-/// How far inside every wall [`find`] wants each camera start: more than the starts between the
-/// points checked can stray (under 1e-3), and more than f32 rounding of a start (about 1e-5).
+/// Where the ray through the image's centre begins.
+pub(super) fn centre_start(frame: &CameraFrame) -> Vec3 {
+    frame.origin + frame.dir * frame.near
+}
+
+/// Whether `scene`'s camera frames suit [`starts_from`]: `cx` along x.
+pub(super) fn camera_is_level(frame: &CameraFrame) -> bool {
+    frame.cx.y == 0.0 && frame.cx.z == 0.0 && frame.cy.x == 0.0
+}
+
+/// How far inside every wall [`find`] wants each camera start: more than f32 rounding moves a
+/// start (about 1e-5), and room for the small terms the argument in [`starts_from`] ignores.
 const START_MARGIN: f64 = 0.01;
+
+/// Which pixels of an image have every camera ray start inside the box, when some do not: a
+/// wide image's side columns (smallpt starts camera rays 140 along them, beyond the side walls
+/// at aspects over about 1.44), a small one's top row (above the ceiling). The engine traces
+/// those pixels testing every sphere, as smallpt does, and the rest with the wall pairs.
+#[derive(Clone, Debug)]
+pub(super) struct Starts {
+    frame: CameraFrame,
+    /// The walls' centres and their radii less [`START_MARGIN`], squared.
+    walls: [(Vec3, f64); 6],
+    width: f64,
+    height: f64,
+}
+
+/// The fewest pixels [`Starts::runs`] splits a run into: a block of this many that holds an
+/// outside pixel is traced whole as outside (correct, only slower), which bounds the checks per
+/// row to a few per block.
+const BLOCK: u32 = 8;
+
+impl Starts {
+    /// The starts of a `width`×`height` image with `frame` in `scene`'s box `walls`.
+    pub fn new(scene: &Scene, walls: &Walls, frame: &CameraFrame, width: u32, height: u32) -> Starts {
+        let ids = walls.ids();
+        let walls = std::array::from_fn(|i| {
+            let s = &scene.spheres[ids[i]];
+            (s.center, (s.radius - START_MARGIN).powi(2))
+        });
+        Starts { frame: *frame, walls, width: f64::from(width), height: f64::from(height) }
+    }
+
+    /// Whether every camera ray of pixels `xs` of row `y` (smallpt's, 0 at the bottom) starts
+    /// inside the box, [`START_MARGIN`] from every wall.
+    fn hold(&self, xs: &std::ops::Range<u32>, y: u32) -> bool {
+        let (w, h, y) = (self.width, self.height, f64::from(y));
+        let fx = [(f64::from(xs.start) - 0.25) / w - 0.5, (f64::from(xs.end) + 0.25) / w - 0.5];
+        let fy = [(y - 0.25) / h - 0.5, (y + 1.25) / h - 0.5];
+        starts_from(&self.frame, fx, fy).iter().all(|&p| {
+            self.walls.iter().all(|&(c, r2)| {
+                let q = p - c;
+                q.dot(q) < r2
+            })
+        })
+    }
+
+    /// Pixels `xs` of row `y` (smallpt's, 0 at the bottom) as runs in order, each with whether
+    /// every camera ray of its pixels starts inside the box, appended to `out`. A pixel's kind
+    /// does not depend on `xs` (the blocks split from the whole row), so it renders the same in
+    /// any span: row bands and crops stay byte for byte the whole image's.
+    pub fn runs(&self, y: u32, xs: std::ops::Range<u32>, out: &mut Vec<(std::ops::Range<u32>, bool)>) {
+        let mut row = Vec::new();
+        self.split(y, 0..self.width as u32, &mut row);
+        out.extend(row.into_iter().filter_map(|(r, kind)| {
+            let r = r.start.max(xs.start)..r.end.min(xs.end);
+            (!r.is_empty()).then_some((r, kind))
+        }));
+    }
+
+    /// [`Starts::runs`] of pixels `xs`, split in halves until a part holds or is one block
+    /// (adjacent runs of one kind merged).
+    fn split(&self, y: u32, xs: std::ops::Range<u32>, out: &mut Vec<(std::ops::Range<u32>, bool)>) {
+        if xs.is_empty() {
+            return;
+        }
+        let inside = self.hold(&xs, y);
+        if inside || xs.len() as u32 <= BLOCK {
+            match out.last_mut() {
+                Some((last, kind)) if *kind == inside && last.end == xs.start => last.end = xs.end,
+                _ => out.push((xs, inside)),
+            }
+            return;
+        }
+        let mid = xs.start + xs.len() as u32 / 2;
+        self.split(y, xs.start..mid, out);
+        self.split(y, mid..xs.end, out);
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn eye_start(scene: &Scene) -> Vec<Vec3> {
-        camera_starts(&scene.camera.frame(64, 48))
+        camera_starts(&scene.camera.frame(64, 48)).to_vec()
     }
 
     #[test]
@@ -199,6 +308,85 @@ mod tests {
         let top = camera_starts(&frame).into_iter().map(|p| p.y).fold(f64::MIN, f64::max);
         let corner = |x: f64, y: f64| frame.origin + (frame.cx * x + frame.cy * y + frame.dir).norm() * frame.near;
         assert!(top > 81.6 && corner(0.5, 0.5).y < 81.6 && corner(-0.5, 0.5).y < 81.6, "top {top}");
+    }
+
+    /// A start for every point of a dense grid over the rectangle.
+    fn grid(frame: &CameraFrame, fx: [f64; 2], fy: [f64; 2]) -> Vec<Vec3> {
+        let n = 120;
+        let at = |r: [f64; 2], i: usize| r[0] + (r[1] - r[0]) * i as f64 / n as f64;
+        (0..=n)
+            .flat_map(|i| (0..=n).map(move |j| (at(fx, i), at(fy, j))))
+            .map(|(x, y)| frame.origin + (frame.cx * x + frame.cy * y + frame.dir).norm() * frame.near)
+            .collect()
+    }
+
+    /// The points `starts_from` checks hold each coordinate's extremes over the rectangle: no
+    /// start of a dense grid over it lies farther along any axis, for whole images of several
+    /// aspects and for single pixels at their edges and centres.
+    #[test]
+    fn the_checked_starts_hold_the_extremes() {
+        let scene = Scene::cornell();
+        for (w, h) in [(1, 1), (8, 6), (64, 48), (1024, 768), (1920, 1080), (200, 20), (20, 200)] {
+            let frame = scene.camera.frame(w, h);
+            let [rx, ry] = frame.reach;
+            let (pw, ph) = (1.5 / f64::from(w), 1.5 / f64::from(h));
+            let mut rects = vec![([-rx, rx], [-ry, ry])];
+            for (cx, cy) in [(-rx, -ry), (rx - pw, ry - ph), (-pw / 2.0, -ph / 2.0), (-rx, 0.0), (0.0, ry - ph)] {
+                rects.push(([cx, cx + pw], [cy, cy + ph]));
+            }
+            for (fx, fy) in rects {
+                let checked = starts_from(&frame, fx, fy);
+                for a in 0..3 {
+                    let get = |p: &Vec3| [p.x, p.y, p.z][a];
+                    let (lo, hi) = checked.iter().map(get).fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
+                    for p in grid(&frame, fx, fy) {
+                        assert!(get(&p) >= lo - 1e-9 && get(&p) <= hi + 1e-9, "{w}x{h} {fx:?}x{fy:?} axis {a}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every pixel `Starts::runs` calls inside has every start of a dense grid over its reach
+    /// inside every wall; the runs cover the row in order; and a wide image has both kinds.
+    #[test]
+    fn inside_runs_hold_only_pixels_whose_rays_start_inside() {
+        let scene = Scene::cornell();
+        for (w, h) in [(8, 6), (24, 18), (64, 24), (192, 108), (200, 20)] {
+            let frame = scene.camera.frame(w, h);
+            let walls = find(&scene, &[centre_start(&frame)]).unwrap();
+            let starts = Starts::new(&scene, &walls, &frame, w, h);
+            let mut kinds = [0; 2];
+            for y in 0..h {
+                let mut runs = Vec::new();
+                starts.runs(y, 0..w, &mut runs);
+                assert_eq!(runs.first().unwrap().0.start, 0);
+                assert!(runs.windows(2).all(|r| r[0].0.end == r[1].0.start), "{w}x{h} row {y}: {runs:?}");
+                assert_eq!(runs.last().unwrap().0.end, w);
+                for (xs, inside) in runs {
+                    kinds[usize::from(inside)] += xs.len();
+                    if !inside {
+                        continue;
+                    }
+                    for x in xs {
+                        let fx =
+                            [(f64::from(x) - 0.25) / f64::from(w) - 0.5, (f64::from(x) + 1.25) / f64::from(w) - 0.5];
+                        let yf = f64::from(y);
+                        let fy = [(yf - 0.25) / f64::from(h) - 0.5, (yf + 1.25) / f64::from(h) - 0.5];
+                        for p in grid(&frame, fx, fy).into_iter().step_by(7) {
+                            for i in walls.ids() {
+                                let s = &scene.spheres[i];
+                                assert!((p - s.center).dot(p - s.center) < s.radius * s.radius, "{w}x{h} ({x}, {y})");
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(kinds[1] > 0, "{w}x{h}: no pixel inside");
+            if w > h {
+                assert!(kinds[0] > 0, "{w}x{h}: no pixel outside");
+            }
+        }
     }
 
     #[test]
