@@ -128,6 +128,25 @@ impl Default for Limits {
     }
 }
 
+/// The largest width or height any [`Limits`] may allow. A row's pixels are held per thread and
+/// in the reorder window (24 bytes each: 1.5 MiB a row here); at 2·10⁹ the first allocation of a
+/// row aborted the process. The engines are tested up to it.
+pub const MAX_DIMENSION: u32 = 1 << 16;
+
+/// The largest spp any [`Limits`] may allow. The fast engine holds one pixel's samples in one
+/// batch (12 bytes each per thread) and numbers them in f32, exact only below 2²² a batch; the
+/// classic engine checks for cancellation once per pixel (about a second per pixel here); and
+/// the effective spp, 4·⌈spp/4⌉, must fit in 32 bits (past 2³² − 4 it wrapped to 0: a black
+/// image, `x-render-spp: 0`).
+pub const MAX_SPP: u32 = 1 << 20;
+
+// The defaults are within what the engines render.
+const _: () = assert!(
+    Limits::DEFAULT.max_width <= MAX_DIMENSION
+        && Limits::DEFAULT.max_height <= MAX_DIMENSION
+        && Limits::DEFAULT.max_spp <= MAX_SPP
+);
+
 /// Memory per pixel of a progressive render: four subpixels' f64 RGB sums, kept between passes.
 pub const PROGRESSIVE_BYTES_PER_PIXEL: u64 = std::mem::size_of::<crate::color::SubpixelSums>() as u64;
 

@@ -225,3 +225,36 @@ fn images_starting_rays_outside_the_box_match_the_classic_engine() {
         }
     }
 }
+
+/// The largest limits a server may set (`render::request::MAX_DIMENSION`, `MAX_SPP`) render the
+/// same expected image on the fast engine as on the classic one: one pixel at the most spp, and
+/// the top and bottom rows of the widest and tallest image (f32 pixel positions and batch
+/// numbering still exact there).
+#[test]
+fn the_largest_limits_render_smallpts_image() {
+    use render::request::{MAX_DIMENSION, MAX_SPP};
+    let cases = [(1, 1, MAX_SPP, vec![0]), (MAX_DIMENSION, MAX_DIMENSION, 4, vec![0, MAX_DIMENSION - 1])];
+    for (width, height, spp, rows) in cases {
+        let classic = RenderRequest { engine: EngineKind::Classic, ..request(width, height, spp) };
+        let classic = render::engine::build(&Scene::default(), &classic).unwrap();
+        for row in rows {
+            let mut want = vec![Rgb::ZERO; width as usize];
+            classic.render_row(row, &mut want, &CancelToken::new()).unwrap();
+            let mw = means(&as_f32(&want));
+            for path in paths() {
+                let fast = Fast::with_path(&Scene::default(), &request(width, height, spp), path).unwrap();
+                let mut got = vec![Rgb::ZERO; width as usize];
+                fast.render_row(row, &mut got, &CancelToken::new()).unwrap();
+                let mg = means(&as_f32(&got));
+                eprintln!("{} {width}x{height} spp {spp} row {row}: {mg:.4?} vs {mw:.4?}", path.name());
+                for c in 0..3 {
+                    assert!(
+                        (mg[c] - mw[c]).abs() <= 0.01 + 0.03 * mw[c],
+                        "{} row {row}: {mg:?} vs {mw:?}",
+                        path.name()
+                    );
+                }
+            }
+        }
+    }
+}

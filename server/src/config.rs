@@ -3,6 +3,7 @@
 //! tests can build a configuration without touching the process environment.
 
 use render::Limits;
+use render::request::{MAX_DIMENSION, MAX_SPP};
 use std::time::Duration;
 
 /// One environment variable: its name, its default and what it does.
@@ -23,9 +24,9 @@ pub const ENV: &[EnvVar] = &[
         default: "FC_CUSTOM_LISTEN_PORT, then FC_SERVER_PORT, then 9000",
         meaning: "TCP port to listen on (0.0.0.0); `--port` overrides it. FunctionGraph needs PORT=8000",
     },
-    EnvVar { name: "RENDER_MAX_WIDTH", default: "8192", meaning: "largest width in pixels" },
-    EnvVar { name: "RENDER_MAX_HEIGHT", default: "8192", meaning: "largest height in pixels" },
-    EnvVar { name: "RENDER_MAX_SPP", default: "65536", meaning: "largest spp" },
+    EnvVar { name: "RENDER_MAX_WIDTH", default: "8192", meaning: "largest width in pixels (at most 65536)" },
+    EnvVar { name: "RENDER_MAX_HEIGHT", default: "8192", meaning: "largest height in pixels (at most 65536)" },
+    EnvVar { name: "RENDER_MAX_SPP", default: "65536", meaning: "largest spp (at most 1048576)" },
     EnvVar {
         name: "RENDER_MAX_SAMPLES",
         default: "8589934592 (2^33)",
@@ -348,6 +349,14 @@ impl Config {
             }
             Ok(n)
         }
+        // A limit the engines cannot go past (see `render::request::MAX_DIMENSION`, `MAX_SPP`).
+        fn up_to(name: &'static str, value: Option<String>, default: u32, max: u32) -> Result<u32, ConfigError> {
+            let n = positive(name, value.clone(), default)?;
+            if n > max {
+                return Err(ConfigError::new(name, value.unwrap_or_default(), format!("must be from 1 to {max}")));
+            }
+            Ok(n)
+        }
         // A duration: `n` in units of 1/`per_sec` s, at most [`MAX_DURATION_SECS`].
         fn at_most_a_week(name: &'static str, value: Option<String>, n: u64, per_sec: u64) -> Result<u64, ConfigError> {
             let max = MAX_DURATION_SECS * per_sec;
@@ -370,9 +379,9 @@ impl Config {
             None => d.port,
         };
         let limits = Limits {
-            max_width: positive("RENDER_MAX_WIDTH", get("RENDER_MAX_WIDTH"), d.limits.max_width)?,
-            max_height: positive("RENDER_MAX_HEIGHT", get("RENDER_MAX_HEIGHT"), d.limits.max_height)?,
-            max_spp: positive("RENDER_MAX_SPP", get("RENDER_MAX_SPP"), d.limits.max_spp)?,
+            max_width: up_to("RENDER_MAX_WIDTH", get("RENDER_MAX_WIDTH"), d.limits.max_width, MAX_DIMENSION)?,
+            max_height: up_to("RENDER_MAX_HEIGHT", get("RENDER_MAX_HEIGHT"), d.limits.max_height, MAX_DIMENSION)?,
+            max_spp: up_to("RENDER_MAX_SPP", get("RENDER_MAX_SPP"), d.limits.max_spp, MAX_SPP)?,
             max_samples: positive("RENDER_MAX_SAMPLES", get("RENDER_MAX_SAMPLES"), d.limits.max_samples)?,
             max_parts: positive("FANOUT_MAX_PARTS", get("FANOUT_MAX_PARTS"), d.limits.max_parts)?,
             max_progressive_bytes: positive(
@@ -558,6 +567,21 @@ mod tests {
         // Zero stays meaningful where it is documented: no queue, no retries, no grace.
         for name in ["RENDER_QUEUE", "FANOUT_RETRIES", "SHUTDOWN_GRACE_SECS", "SHED_DELAY_MS", "RETRY_AFTER_SECS"] {
             assert!(config(&[(name, "0")]).is_ok(), "{name}=0");
+        }
+    }
+
+    /// The size and spp limits stop at what the engines can render: 2·10⁹ wide used to abort the
+    /// process allocating a row, and an spp past 2³² − 4 wrapped the effective spp to 0.
+    #[test]
+    fn size_and_spp_limits_stop_at_what_the_engines_render() {
+        for (name, max) in
+            [("RENDER_MAX_WIDTH", MAX_DIMENSION), ("RENDER_MAX_HEIGHT", MAX_DIMENSION), ("RENDER_MAX_SPP", MAX_SPP)]
+        {
+            assert!(config(&[(name, &max.to_string())]).is_ok(), "{name}={max}");
+            for bad in [(max + 1).to_string(), "2000000000".into(), "4294967295".into()] {
+                let e = config(&[(name, &bad)]).unwrap_err().to_string();
+                assert!(e.contains(name) && e.contains(&format!("from 1 to {max}")), "{e}");
+            }
         }
     }
 
