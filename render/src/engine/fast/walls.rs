@@ -1,5 +1,6 @@
 //! smallpt's room: six spheres of radius 1e5 whose near sides are the walls of a box, facing in
-//! pairs along x, y and z. Every ray starts inside the box and stays there, so along each axis a
+//! pairs along x, y and z. Every ray traced with them starts inside the box (camera rays that
+//! start outside, which [`Starts`] finds, are traced without them) and stays there, so along each axis a
 //! ray moving toward +a meets the wall at the high end long before it could meet the one at the
 //! low end — unless it moves almost parallel to them. The fast engine uses that to test one wall
 //! of each pair per lane (the one ahead) instead of both: three wall tests in place of six.
