@@ -1,8 +1,8 @@
 //! smallpt's room: six spheres of radius 1e5 whose near sides are the walls of a box, facing in
 //! pairs along x, y and z. Every ray traced with them starts inside the box (camera rays that
-//! start outside, which [`Starts`] finds, are traced without them) and stays there, so along each axis a
-//! ray moving toward +a meets the wall at the high end long before it could meet the one at the
-//! low end — unless it moves almost parallel to them. The fast engine uses that to test one wall
+//! start outside, which [`Starts`] finds, are traced without them) and stays there, so along
+//! each axis a ray moving toward +a meets the wall at the high end long before it could meet the
+//! one at the low end — unless it moves almost parallel to them. The fast engine uses that to test one wall
 //! of each pair per lane (the one ahead) instead of both: three wall tests in place of six.
 //!
 //! **Why skipping the wall behind is exact.** Take the low wall along x: centre c, radius R,
