@@ -772,6 +772,9 @@ impl RenderRequest {
 
 /// The entries of a JSON object of parameters as text (none for an empty body).
 fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, RequestError> {
+    // A byte order mark, as Windows editors and PowerShell write, is not JSON but may be ignored
+    // (RFC 8259, 8.1); it used to fail at "line 1 column 1".
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }

@@ -269,14 +269,20 @@ async fn parse_body(state: &State, req: Request<Incoming>, query: &str) -> Resul
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let body = read_body(state, req).await?;
     RenderRequest::from_query_and_json(query, &body, &state.config.limits).map_err(|e| match e {
-        // `curl -d spp=16` sends a form; so does `curl -d '{"spp": 16}'`, which parses, so the
-        // type is looked at only when the body is not JSON.
-        RequestError::BadBody { .. } => match form_type(&content_type) {
+        // `curl -d spp=16` sends a form; so does `curl -d '{"spp": 16}'`, so the type is looked
+        // at only for a body that does not even begin as JSON (malformed JSON gets its error).
+        RequestError::BadBody { .. } if !looks_like_json(&body) => match form_type(&content_type) {
             Some(form) => AppError::FormBody { content_type: form },
             None => e.into(),
         },
         e => e.into(),
     })
+}
+
+/// Whether a body begins as a JSON value would (after any byte order mark and whitespace).
+fn looks_like_json(body: &[u8]) -> bool {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| b"{[\"".contains(b) || b.is_ascii_digit())
 }
 
 /// The HTML form encoding a `Content-Type` names, if it names one (without its parameters).

@@ -98,6 +98,13 @@ async fn bad_input_is_a_4xx_json_naming_the_parameter() {
         let res = call(srv.addr, "POST", "/", &[("content-type", content_type)], json).await;
         assert_eq!((res.status, &res.body[..]), (StatusCode::OK, &want[..]), "{content_type}");
     }
+    // Malformed JSON sent with a form's type gets the JSON error, not "is a form"; a byte order
+    // mark before the JSON (Windows editors, PowerShell) is ignored: it was a 400.
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let e = call(srv.addr, "POST", "/", &form, r#"{"width": 8,}"#).await.json();
+    assert!(e["error"].as_str().unwrap().contains("must be a JSON object") && e["param"] == "body", "{e}");
+    let res = call(srv.addr, "POST", "/", &form, &format!("\u{feff}{json}")).await;
+    assert_eq!((res.status, &res.body[..]), (StatusCode::OK, &want[..]));
     // A compressed body is a 415 naming its encoding, not a JSON error about its first byte;
     // `identity` is no encoding.
     let res = call(srv.addr, "POST", "/", &[("content-encoding", "gzip")], "\u{1f}").await;
