@@ -168,6 +168,16 @@ fn main() -> ExitCode {
         eprintln!("error: {SIMD_ENV}: {e}");
         return ExitCode::from(USAGE);
     }
+    // As gzip does: binary bytes on a terminal are garbage to the reader and can upset the
+    // terminal itself. P3 is text.
+    if out == Path::new("-") && req.format != Format::P3 && io::stdout().is_terminal() {
+        eprintln!(
+            "error: --out -: stdout is a terminal and a {} image is binary; redirect it (> image.{}) or give --out FILE",
+            req.format.name(),
+            req.format.extension()
+        );
+        return ExitCode::from(USAGE);
+    }
     let threads = m.get_one::<u32>("threads").map_or(0, |&n| n as usize);
     // Installed before the temporary file can exist, and told whether it may: a signal then
     // stops the render so that the file is removed.

@@ -300,6 +300,29 @@ fn a_signal_stops_the_render_and_removes_its_temporary_file() {
     assert_eq!(child.wait().unwrap().signal(), Some(15));
 }
 
+/// A binary image is not written to a terminal (as gzip refuses to): `render --out -` typed
+/// at a shell used to fill it with bytes. P3 is text and is written. The terminal is a pseudo
+/// terminal from util-linux's `script`.
+#[test]
+fn a_binary_image_is_not_written_to_a_terminal() {
+    let on_a_terminal = |args: &str| {
+        let command = format!("{} {args}", env!("CARGO_BIN_EXE_render"));
+        let o = Command::new("script").args(["-qec", &command, "/dev/null"]).output().expect("util-linux's script");
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    for format in ["ppm", "png", "pfm"] {
+        let (code, shown) = on_a_terminal(&format!("--width 8 --height 6 --format {format} --out -"));
+        assert_eq!(code, Some(2), "{format}: {shown}");
+        assert!(
+            shown.contains("stdout is a terminal") && shown.contains(&format!("a {format} image is binary")),
+            "{shown}"
+        );
+    }
+    let (code, shown) = on_a_terminal("--width 8 --height 6 --format p3 --out -");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("P3\r\n8 6\r\n255"), "{shown}");
+}
+
 /// The file name and the format agree: a known extension picks the format when `--format` is not
 /// given, `--format` alone names the default file after it, and a name that contradicts the
 /// format, or names an image format this does not write, is exit 2 with no file (`--out a.png`
