@@ -77,7 +77,11 @@ pub fn render_progressive(
     let threads = opts.threads();
     let segments = AtomicU64::new(0);
     let schedule = passes(req.samples_per_subpixel());
-    let mut sums = vec![[[0.0; 3]; 4]; w * h as usize];
+    let mut sums = Vec::new();
+    let pixels = w * h as usize;
+    sums.try_reserve_exact(pixels)
+        .map_err(|_| RenderError::OutOfMemory { bytes: pixels as u64 * std::mem::size_of::<SubpixelSums>() as u64 })?;
+    sums.resize(pixels, [[0.0; 3]; 4]);
     // One pass over every row: samples `from..to` of each subpixel into the sums.
     let pass = |sums: &mut [SubpixelSums], from: u32, to: u32| -> Result<(), Cancelled> {
         let rows_done = AtomicU32::new(0);

@@ -69,6 +69,13 @@ pub enum RenderError {
     /// The engine cannot render the scene.
     #[error(transparent)]
     Scene(#[from] engine::SceneError),
+    /// Memory for the render's buffers could not be had (a progressive render's sums, past a
+    /// limit set above the machine's memory): an error, not an abort of the process.
+    #[error("cannot allocate {bytes} bytes for the render")]
+    OutOfMemory {
+        /// What was asked for.
+        bytes: u64,
+    },
 }
 
 /// What a finished render did.

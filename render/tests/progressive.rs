@@ -111,3 +111,17 @@ fn a_cancelled_progressive_render_stops() {
     assert!(matches!(res, Err(render::RenderError::Cancelled)), "{res:?}");
     assert_eq!(seen, 1, "no frame after the cancel");
 }
+
+/// Sums that cannot be allocated end the render with an error, not an abort of the process
+/// (which would take every other render in the server with it). Here more than the address
+/// space; an operator's `RENDER_MAX_PROGRESSIVE_BYTES` set past the machine's memory is refused
+/// the same way by the kernel.
+#[test]
+fn sums_that_cannot_be_allocated_are_an_error() {
+    let req = RenderRequest { width: 1 << 24, height: 1 << 24, ..request(4, Format::Ppm) };
+    let got = render_progressive(&Scene::default(), &req, &RenderOptions::default(), |_| Ok(()));
+    match got {
+        Err(render::RenderError::OutOfMemory { bytes }) => assert_eq!(bytes, 96 << 48),
+        other => panic!("{:?}", other.map(|s| s.pixels)),
+    }
+}

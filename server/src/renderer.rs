@@ -242,7 +242,9 @@ impl Renderer {
                 Ok(Ok(stats)) => Ok(stats),
                 Ok(Err(RenderError::Cancelled)) => Err(Failure::Cancelled),
                 Ok(Err(RenderError::Io(e))) => Err(Failure::Io(e.to_string())),
-                Ok(Err(e @ RenderError::Scene(_))) => Err(Failure::Io(e.to_string())),
+                Ok(Err(e @ (RenderError::Scene(_) | RenderError::OutOfMemory { .. }))) => {
+                    Err(Failure::Io(e.to_string()))
+                }
                 Err(panic) => Err(Failure::Panic(panic_message(&*panic))),
             };
             log_outcome(&outcome, bytes_done.load(Ordering::Relaxed));
