@@ -2,8 +2,9 @@
 //! pairs along x, y and z. Every ray traced with them starts inside the box (camera rays that
 //! start outside, which [`Starts`] finds, are traced without them) and stays there, so along
 //! each axis a ray moving toward +a meets the wall at the high end long before it could meet the
-//! one at the low end — unless it moves almost parallel to them. The fast engine uses that to test one wall
-//! of each pair per lane (the one ahead) instead of both: three wall tests in place of six.
+//! one at the low end — unless it moves almost parallel to them. The fast engine uses that to
+//! test one wall of each pair per lane (the one ahead) instead of both: three wall tests in
+//! place of six.
 //!
 //! **Why skipping the wall behind is exact.** Take the low wall along x: centre c, radius R,
 //! c_x = lo + R, the box on its near side. A ray o + t·d inside the sphere with d_x ≥ τ can only
@@ -182,7 +183,7 @@ pub(super) fn centre_start(frame: &CameraFrame) -> Vec3 {
     frame.origin + frame.dir * frame.near
 }
 
-/// Whether `scene`'s camera frames suit [`starts_from`]: `cx` along x.
+/// Whether a camera frame suits [`starts_from`]: `cx` along x, `cy` square to it.
 pub(super) fn camera_is_level(frame: &CameraFrame) -> bool {
     frame.cx.y == 0.0 && frame.cx.z == 0.0 && frame.cy.x == 0.0
 }
