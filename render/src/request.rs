@@ -51,7 +51,7 @@ impl EngineKind {
             EngineKind::Fast => "smallpt's estimator in f32 SIMD lanes: the same expected image, many times faster",
             EngineKind::Classic => "smallpt.cpp byte for byte",
             EngineKind::Nee => {
-                "fast plus next-event estimation, a shadow ray to the light at each diffuse hit: smallpt's expected image with far less noise per sample"
+                "fast plus next-event estimation, a shadow ray to the light at each diffuse hit: smallpt's converged image with far less noise per sample"
             }
         }
     }
