@@ -308,7 +308,9 @@ async fn read_body(state: &State, req: Request<Incoming>) -> Result<Bytes, AppEr
     if declared.is_some_and(|n| n > max as u64) {
         return Err(AppError::BodyTooLarge { max });
     }
-    let encoding = req.headers().get(CONTENT_ENCODING).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    // Repeated in the error (and its log line) as any caller's value is: escaped and cut short.
+    let encoding =
+        req.headers().get(CONTENT_ENCODING).map(|v| render::request::shown(&String::from_utf8_lossy(v.as_bytes())));
     let body = Limited::new(req.into_body(), max).collect().await.map_err(|e| {
         if e.is::<LengthLimitError>() {
             AppError::BodyTooLarge { max }
