@@ -53,6 +53,10 @@ pub const PART_HEADER: &str = "x-render-part";
 /// without `parts`): the SIMD path it ran on. A fan-out merges only parts whose paths share an
 /// arithmetic ([`SimdPath::arithmetic`]).
 pub const SIMD_HEADER: &str = "x-render-simd";
+/// Response header of a render in one process: the build of its engines ([`render::BUILD`]).
+/// A fan-out merges only parts of one build: a worker not yet updated (or a `FANOUT_URL` that
+/// names another deployment) may render other bytes.
+pub const BUILD_HEADER: &str = "x-render-build";
 /// Response header: the parts a fan-out used.
 pub const PARTS_HEADER: &str = "x-render-parts";
 
@@ -213,6 +217,8 @@ struct Progress {
     /// The SIMD path of the first part that answered, and its band: every other part must share
     /// its arithmetic (fast and nee engines; see [`check_simd`]).
     simd: Option<(SimdPath, usize)>,
+    /// The engines' build of the first part that answered, and its band (see [`check_build`]).
+    build: Option<(String, usize)>,
 }
 
 /// What the scheduler, the attempts and the merge share.
@@ -304,6 +310,7 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
             merging: (order[0], 0, true),
             end: None,
             simd: None,
+            build: None,
         }),
         rows_in: Condvar::new(),
         wake: Notify::new(),
@@ -567,6 +574,7 @@ async fn fetch(
         return Err(AttemptError { reason: format!("worker answered {s}: {text}"), retry });
     }
     check_simd(job, shared, index, res.headers())?;
+    check_build(shared, index, res.headers())?;
     if shared.lock().bands[index].running.is_none() {
         shared.lock().bands[index].running = Some(Instant::now());
         // Its straggler deadline now exists: the scheduler must know.
@@ -635,6 +643,23 @@ fn check_simd(job: &Job, shared: &Shared, index: usize, headers: &hyper::HeaderM
         path.arithmetic(),
         first.name(),
         first.arithmetic()
+    )))
+}
+
+/// Refuses a part rendered by another build of the engines than the fan-out's first part
+/// ([`BUILD_HEADER`]; a worker that names none, as before there was one, counts as a build of its
+/// own): merged, the bands could make an image no one process renders. Retried on the next
+/// worker, like the other arithmetic.
+fn check_build(shared: &Shared, index: usize, headers: &hyper::HeaderMap) -> Result<(), AttemptError> {
+    let build = headers.get(BUILD_HEADER).map_or("none", |v| v.to_str().unwrap_or("not text"));
+    let mut p = shared.lock();
+    let (first, band) = p.build.get_or_insert_with(|| (build.to_owned(), index));
+    if first == build {
+        return Ok(());
+    }
+    Err(AttemptError::retry(format!(
+        "the worker's engines are build {}, part {band}'s build {first}: the bytes may differ",
+        render::request::shown(build)
     )))
 }
 

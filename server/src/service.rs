@@ -405,6 +405,9 @@ fn image_headers(h: &mut HeaderMap, req: &RenderRequest) {
             HeaderValue::from_static(render::engine::fast::simd_path()),
         );
     }
+    if req.parts.is_none() {
+        h.insert(HeaderName::from_static(fanout::BUILD_HEADER), HeaderValue::from_static(render::BUILD));
+    }
 }
 
 /// Why `req` cannot be rendered here, found before any work: `parts` without workers or inside

@@ -389,3 +389,58 @@ async fn https_workers_with_a_private_ca_and_the_callers_authorization() {
     assert_eq!(res.status, StatusCode::BAD_GATEWAY);
     assert!(res.json()["error"].as_str().unwrap().to_lowercase().contains("certificate"), "{}", res.json());
 }
+
+/// A worker whose engines are another build (one not yet updated, or a `FANOUT_URL` naming
+/// another deployment) has its parts retried on the others, never merged: its bytes may differ.
+/// The other build is a real worker behind a proxy on 127.0.0.1 that renames its
+/// `x-render-build`, as such a worker would answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn parts_of_another_build_are_retried_never_merged() {
+    use http_body_util::Full;
+    let (same, other) = (Proc::spawn(&[("RENDER_THREADS", "1")]), Proc::spawn(&[("RENDER_THREADS", "1")]));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap();
+    let target = other.addr;
+    tokio::spawn(async move {
+        // Bounded: the test makes a few dozen requests at most.
+        for _ in 0..200 {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let serve = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| async move {
+                let path = req.uri().path_and_query().map_or("/".to_owned(), |p| p.to_string());
+                let headers: Vec<(String, String)> = req
+                    .headers()
+                    .iter()
+                    .filter(|(k, _)| *k != "host")
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+                    .collect();
+                let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let res = call(target, req.method().as_str(), &path, &headers, "").await;
+                let mut out = hyper::Response::new(Full::new(res.body));
+                *out.status_mut() = res.status;
+                *out.headers_mut() = res.headers;
+                out.headers_mut().remove("transfer-encoding");
+                out.headers_mut().insert("x-render-build", hyper::header::HeaderValue::from_static("0000000000000000"));
+                Ok::<_, std::convert::Infallible>(out)
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, serve));
+        }
+    });
+    let urls = format!("http://{}/,http://{proxy}/", same.addr);
+    let coordinator = Proc::spawn(&[("FANOUT_URL", urls.as_str()), ("RENDER_THREADS", "1")]);
+    // Through the proxy, the other worker's own render names the other build.
+    let q = "/?width=61&height=37&spp=8&seed=5&engine=nee";
+    let through = get(proxy, q).await;
+    assert_eq!((through.status, through.header("x-render-build")), (StatusCode::OK, "0000000000000000"));
+    assert_eq!(get(same.addr, q).await.header("x-render-build"), render::BUILD);
+    for engine in ["nee", "classic"] {
+        let q = format!("width=61&height=37&spp=8&seed=5&engine={engine}");
+        let res = get(coordinator.addr, &format!("/?{q}&parts=6")).await;
+        assert_eq!(res.status, StatusCode::OK, "{engine}: {:?}", res.body);
+        // (The proxied worker is this build under another name, so either build's bytes are these.)
+        assert!(res.body == local(&q), "{engine}: the merged image differs from a one-process render");
+    }
+    let lines = coordinator.lines();
+    let refused: Vec<&String> = lines.iter().filter(|l| l.contains("part failed") && l.contains("build")).collect();
+    assert!(refused.len() >= 3 && refused.iter().all(|l| l.contains("retry=true")), "{lines:#?}");
+}
