@@ -30,9 +30,12 @@ pub enum AppError {
     #[error("request body could not be read")]
     BodyUnreadable,
     /// A compressed body, which is not decoded.
-    #[error("a body with content-encoding `{encoding}` is not read; send the JSON object uncompressed")]
+    #[error("a body with {header} `{encoding}` is not read; send the JSON object uncompressed")]
     BodyEncoded {
-        /// The `Content-Encoding` given.
+        /// `content-encoding`, or `transfer-encoding` (whose codings other than chunked hyper
+        /// leaves in the body).
+        header: &'static str,
+        /// Its value.
         encoding: String,
     },
     /// A form body (`curl -d spp=16` sends one), which is not read: only JSON is.

@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{
     CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+    TRANSFER_ENCODING,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use render::request::Param;
@@ -308,9 +309,16 @@ async fn read_body(state: &State, req: Request<Incoming>) -> Result<Bytes, AppEr
     if declared.is_some_and(|n| n > max as u64) {
         return Err(AppError::BodyTooLarge { max });
     }
-    // Repeated in the error (and its log line) as any caller's value is: escaped and cut short.
+    // A coding on the body, repeated in the error (and its log line) as any caller's value is:
+    // escaped and cut short. hyper removes a final `chunked` transfer coding, and only that.
+    let shown = |v: &HeaderValue| render::request::shown(&String::from_utf8_lossy(v.as_bytes()));
+    let coded = |v: &&HeaderValue| {
+        let v = String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase();
+        v.split(',').map(str::trim).any(|c| !c.is_empty() && c != "identity" && c != "chunked")
+    };
+    let headers = [(CONTENT_ENCODING, "content-encoding"), (TRANSFER_ENCODING, "transfer-encoding")];
     let encoding =
-        req.headers().get(CONTENT_ENCODING).map(|v| render::request::shown(&String::from_utf8_lossy(v.as_bytes())));
+        headers.into_iter().find_map(|(h, name)| req.headers().get(h).filter(coded).map(|v| (name, shown(v))));
     let body = Limited::new(req.into_body(), max).collect().await.map_err(|e| {
         if e.is::<LengthLimitError>() {
             AppError::BodyTooLarge { max }
@@ -322,8 +330,8 @@ async fn read_body(state: &State, req: Request<Incoming>) -> Result<Bytes, AppEr
     })?;
     let body = body.to_bytes();
     // A compressed body would only fail to parse as JSON, with a message about its first byte.
-    if let Some(encoding) = encoding.filter(|e| !body.is_empty() && !e.trim().eq_ignore_ascii_case("identity")) {
-        return Err(AppError::BodyEncoded { encoding });
+    if let Some((header, encoding)) = encoding.filter(|_| !body.is_empty()) {
+        return Err(AppError::BodyEncoded { header, encoding });
     }
     Ok(body)
 }

@@ -112,6 +112,15 @@ async fn bad_input_is_a_4xx_json_naming_the_parameter() {
     assert!(res.json()["error"].as_str().unwrap().contains("`gzip`"));
     let res = call(srv.addr, "POST", "/", &[("content-encoding", "identity")], json).await;
     assert_eq!((res.status, &res.body[..]), (StatusCode::OK, &want[..]));
+    // So is a transfer coding other than chunked, which hyper leaves in the body (it failed as
+    // JSON, "expected value at line 1 column 1"). Chunked alone is no coding.
+    for (coding, status) in [("gzip, chunked", "415"), ("chunked", "200")] {
+        let head = format!("POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: {coding}\r\nconnection: close\r\n\r\n");
+        let body = format!("{:x}\r\n{json}\r\n0\r\n\r\n", json.len());
+        let (_, got) = raw(srv.addr, &format!("{head}{body}")).await;
+        assert!(got.starts_with(&format!("HTTP/1.1 {status}")), "{coding}: {got}");
+        assert!(status == "200" || got.contains("transfer-encoding `gzip, chunked`"), "{got}");
+    }
     // A GET's body is not read: one with bytes is refused, not ignored (it rendered the query's
     // or the default image); an empty one, with a length of 0 or chunked, is no body.
     let res = call(srv.addr, "GET", "/?width=16&height=8", &[], r#"{"width": 8}"#).await;
