@@ -582,6 +582,9 @@ mod tests {
                 let e = config(&[(name, &bad)]).unwrap_err().to_string();
                 assert!(e.contains(name) && e.contains(&format!("from 1 to {max}")), "{e}");
             }
+            // The table's text states the limit the code enforces.
+            let var = ENV.iter().find(|v| v.name == name).unwrap();
+            assert!(var.meaning.ends_with(&format!("(at most {max})")), "{}", var.meaning);
         }
     }
 
