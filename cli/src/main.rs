@@ -183,8 +183,7 @@ fn main() -> ExitCode {
     // stops the render so that the file is removed.
     let cancel = CancelToken::new();
     // (Not while opening a FIFO, which waits for a reader: Ctrl-C must still end that wait.)
-    let in_place = out == Path::new("-") || std::fs::metadata(&out).is_ok_and(|m| !m.is_file());
-    let may_leave_temp = Arc::new(AtomicBool::new(!in_place));
+    let may_leave_temp = Arc::new(AtomicBool::new(!Target::in_place(&out)));
     let stopped_by = match stop_on_signals(cancel.clone(), may_leave_temp.clone()) {
         Ok(signal) => signal,
         Err(e) => {
@@ -299,6 +298,12 @@ enum Target {
 }
 
 impl Target {
+    /// Whether `out` is written where it is (stdout, or an existing file that is not a regular
+    /// file: a FIFO, a device) rather than replaced through a temporary file.
+    fn in_place(out: &Path) -> bool {
+        out == Path::new("-") || std::fs::metadata(out).is_ok_and(|m| !m.is_file())
+    }
+
     /// The target `out` names, opened: why it cannot be written if not.
     fn open(out: &Path) -> Result<Target, String> {
         if out == Path::new("-") {
@@ -309,7 +314,7 @@ impl Target {
         let existing = std::fs::metadata(out);
         match existing {
             Ok(m) if m.is_dir() => Err(format!("`{shown}` is a directory; give a file name")),
-            Ok(m) if !m.is_file() => {
+            Ok(_) if Target::in_place(out) => {
                 Ok(Target::InPlace(std::fs::OpenOptions::new().write(true).open(out).map_err(cannot)?))
             }
             // `new/` (a directory that does not exist): the rename at the end would fail.

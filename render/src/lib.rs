@@ -31,12 +31,12 @@ pub use control::{CancelToken, Progress};
 pub use format::{Format, RowOrder};
 pub use request::{EngineKind, Limits, RenderRequest, RequestError, RowBand};
 pub use scene::Scene;
+pub use stream::{MAX_THREADS, RenderError, RenderOptions, RenderStats, render_rows};
 
 /// This build of the engines: a hash of the render crate's sources (`build.rs`). Renders of one
 /// request by two processes with the same `BUILD` (and SIMD arithmetic) are byte for byte the
 /// same; a fan-out refuses to merge parts rendered by different ones.
 pub const BUILD: &str = env!("RENDER_SOURCE_HASH");
-pub use stream::{MAX_THREADS, RenderError, RenderOptions, RenderStats, render_rows};
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};

@@ -21,7 +21,7 @@ use crate::encode::{self, output_size};
 use crate::engine::fast::Fast;
 use crate::engine::{Cancelled, SceneError};
 use crate::format::{Format, RowOrder};
-use crate::request::RenderRequest;
+use crate::request::{PROGRESSIVE_BYTES_PER_PIXEL, RenderRequest};
 use crate::scene::Scene;
 use crate::stream::{RenderError, RenderOptions, RenderStats, in_place_scope, install};
 use rayon::prelude::*;
@@ -80,7 +80,7 @@ pub fn render_progressive(
     let mut sums = Vec::new();
     let pixels = w * h as usize;
     sums.try_reserve_exact(pixels)
-        .map_err(|_| RenderError::OutOfMemory { bytes: pixels as u64 * std::mem::size_of::<SubpixelSums>() as u64 })?;
+        .map_err(|_| RenderError::OutOfMemory { bytes: pixels as u64 * PROGRESSIVE_BYTES_PER_PIXEL })?;
     sums.resize(pixels, [[0.0; 3]; 4]);
     // One pass over every row: samples `from..to` of each subpixel into the sums.
     let pass = |sums: &mut [SubpixelSums], from: u32, to: u32| -> Result<(), Cancelled> {

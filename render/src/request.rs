@@ -770,11 +770,14 @@ impl RenderRequest {
     }
 }
 
+/// UTF-8's byte order mark, which Windows editors and PowerShell put before JSON: not JSON, but a
+/// parser may ignore it (RFC 8259, 8.1), and the body parser does.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// The entries of a JSON object of parameters as text (none for an empty body).
 fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, RequestError> {
-    // A byte order mark, as Windows editors and PowerShell write, is not JSON but may be ignored
-    // (RFC 8259, 8.1); it used to fail at "line 1 column 1".
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    // It used to fail at "line 1 column 1".
+    let body = body.strip_prefix(UTF8_BOM).unwrap_or(body);
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }

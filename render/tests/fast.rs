@@ -188,15 +188,7 @@ fn forcing_a_missing_path_falls_back() {
 fn images_starting_rays_outside_the_box_match_the_classic_engine() {
     for (width, height, spp) in [(1, 1, 65536), (8, 6, 16384), (4, 12, 16384), (32, 12, 4096)] {
         let classic = RenderRequest { engine: EngineKind::Classic, ..request(width, height, spp) };
-        let engine = render::engine::build(&Scene::default(), &classic).unwrap();
-        let want: Vec<Rgb> = (0..height)
-            .flat_map(|y| {
-                let mut row = vec![Rgb::ZERO; width as usize];
-                engine.render_row(y, &mut row, &CancelToken::new()).unwrap();
-                row
-            })
-            .collect();
-        let want = as_f32(&want);
+        let want = as_f32(&render_with(2, RowOrder::TopDown, &classic));
         for path in paths() {
             for kind in [EngineKind::Fast, EngineKind::Nee] {
                 let req = RenderRequest { engine: kind, ..request(width, height, spp) };

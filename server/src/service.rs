@@ -282,7 +282,7 @@ async fn parse_body(state: &State, req: Request<Incoming>, query: &str) -> Resul
 
 /// Whether a body begins as a JSON value would (after any byte order mark and whitespace).
 fn looks_like_json(body: &[u8]) -> bool {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = body.strip_prefix(render::request::UTF8_BOM).unwrap_or(body);
     body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| b"{[\"".contains(b) || b.is_ascii_digit())
 }
 

@@ -60,10 +60,11 @@ impl Walls {
 pub(super) fn find(scene: &Scene, starts: &[Vec3]) -> Option<Walls> {
     let p0 = *starts.first()?;
     let get = |v: Vec3, a: usize| [v.x, v.y, v.z][a];
-    let inside = |i: usize, p: Vec3| {
+    // Inside sphere `i` by more than `margin`.
+    let inside = |i: usize, p: Vec3, margin: f64| {
         let s = &scene.spheres[i];
         let q = p - s.center;
-        q.dot(q) < s.radius * s.radius
+        q.dot(q) < (s.radius - margin).powi(2)
     };
     let mut pairs = [[0; 2]; 3];
     let (mut lo, mut hi) = ([0.0; 3], [0.0; 3]);
@@ -75,7 +76,9 @@ pub(super) fn find(scene: &Scene, starts: &[Vec3]) -> Option<Walls> {
                 .filter(|&i| {
                     let off = scene.spheres[i].center - p0;
                     let along = get(off, a);
-                    inside(i, p0) && (0..3).all(|b| b == a || get(off, b).abs() < along.abs()) && (along < 0.0) == high
+                    inside(i, p0, 0.0)
+                        && (0..3).all(|b| b == a || get(off, b).abs() < along.abs())
+                        && (along < 0.0) == high
                 })
                 .collect()
         };
@@ -86,12 +89,7 @@ pub(super) fn find(scene: &Scene, starts: &[Vec3]) -> Option<Walls> {
         hi[a] = get(scene.spheres[high].center, a) + scene.spheres[high].radius;
     }
     let wall_ids: Vec<usize> = pairs.iter().flatten().copied().collect();
-    let well_inside = |i: usize, p: Vec3| {
-        let s = &scene.spheres[i];
-        let q = p - s.center;
-        q.dot(q) < (s.radius - START_MARGIN).powi(2)
-    };
-    if !starts.iter().all(|&p| wall_ids.iter().all(|&i| well_inside(i, p))) {
+    if !starts.iter().all(|&p| wall_ids.iter().all(|&i| inside(i, p, START_MARGIN))) {
         return None;
     }
     let in_box = |s: &crate::scene::Sphere| {
