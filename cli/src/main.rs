@@ -33,6 +33,19 @@ const BROKEN_PIPE: u8 = 128 + 13;
 const OTHER_IMAGE_EXTENSIONS: &[&str] =
     &["jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "avif", "heic", "jxl", "exr", "hdr", "tga", "qoi"];
 
+/// Compressed files' extensions and the program that writes each: this writes images
+/// uncompressed, so `--out image.ppm.gz` would be a PPM that gunzip refuses. Refused, naming the
+/// pipe that does it.
+const COMPRESSORS: &[(&str, &str)] = &[
+    ("gz", "gzip"),
+    ("bz2", "bzip2"),
+    ("xz", "xz"),
+    ("lzma", "xz --format=lzma"),
+    ("zst", "zstd"),
+    ("lz4", "lz4"),
+    ("br", "brotli"),
+];
+
 /// The request parameters the CLI takes: all but `parts` (a fan-out needs the server's workers).
 fn cli_params() -> impl Iterator<Item = Param> {
     Param::ALL.into_iter().filter(|p| *p != Param::Parts)
@@ -80,7 +93,8 @@ fn command() -> Command {
             .long("out")
             .help(
                 "Output file, or `-` for stdout. A name ending in .ppm, .png or .pfm sets the format when \
-                 --format is not given, and must agree with it when it is. [default: image.ppm, or image.png \
+                 --format is not given, and must agree with it when it is; names of other image formats (.jpg, …) \
+                 and of compressed files (.gz, …) are refused. [default: image.ppm, or image.png \
                  and so on to match --format]",
             )
             .value_name("PATH")
@@ -148,6 +162,13 @@ fn named_format(out: &Path) -> Result<Option<Format>, String> {
             "--out: `{}` ends in .{ext}, a format this does not write; the formats are {}",
             out.display(),
             formats.join(", ")
+        ));
+    }
+    if let Some((_, program)) = COMPRESSORS.iter().find(|(c, _)| c.eq_ignore_ascii_case(ext)) {
+        return Err(format!(
+            "--out: `{0}` ends in .{ext}, but images are written uncompressed; compress stdout instead: \
+             render --out - ... | {program} > {0}",
+            out.display(),
         ));
     }
     Ok(None)

@@ -325,8 +325,8 @@ fn a_binary_image_is_not_written_to_a_terminal() {
 
 /// The file name and the format agree: a known extension picks the format when `--format` is not
 /// given, `--format` alone names the default file after it, and a name that contradicts the
-/// format, or names an image format this does not write, is exit 2 with no file (`--out a.png`
-/// used to write a PPM named a.png).
+/// format, names an image format this does not write or a compressed file, is exit 2 with no file
+/// (`--out a.png` used to write a PPM named a.png, `--out a.ppm.gz` an uncompressed one).
 #[test]
 fn the_file_name_picks_the_format_and_must_agree_with_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -357,6 +357,8 @@ fn the_file_name_picks_the_format_and_must_agree_with_it() {
         (Some("p3"), "j.pfm", "ends in .pfm"),
         (None, "k.jpg", "does not write"),
         (Some("png"), "l.JPEG", "does not write"),
+        (None, "m.ppm.gz", "| gzip > "),
+        (Some("png"), "n.png.ZST", "| zstd > "),
     ] {
         let out = dir.path().join(name);
         let mut args = vec!["--width", "8", "--height", "6", "--out", out.to_str().unwrap()];
