@@ -534,7 +534,7 @@ impl Param {
             Param::Format => format!("one of {}", choice_list(Format::ALL, Format::name)),
             Param::Rows => "`A-B` with 0 <= A < B <= height".to_string(),
             Param::Progressive => format!(
-                "0 or 1 (JSON: also false or true); at most {} pixels rendered",
+                "0 or 1, or false or true; at most {} pixels rendered",
                 limits.max_progressive_bytes / PROGRESSIVE_BYTES_PER_PIXEL
             ),
             Param::Parts => format!("an integer from 1 to {} and at most the rows rendered", limits.max_parts),
@@ -590,7 +590,7 @@ impl Param {
                         return Err(RequestError::BadChoice {
                             param,
                             value: shown(value),
-                            allowed: "0, 1 (JSON: false, true)".into(),
+                            allowed: "0, 1, false, true".into(),
                         });
                     }
                 }
