@@ -250,3 +250,50 @@ fn the_largest_limits_render_smallpts_image() {
         }
     }
 }
+
+/// FNV-1a (64-bit) of an image's values as a PFM holds them (f32 bits, little-endian).
+fn fingerprint(img: &[Rgb]) -> u64 {
+    as_f32(img)
+        .iter()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// The fast and nee engines' output, pinned: a change to them that claims "the same image"
+/// (a refactor, a kernel tuned for speed) is held to these values, not to a hand check. An
+/// intended change of the noise (a new estimator, other random numbers) updates the table and
+/// says so in its commit; the statistical tests decide whether the new image is still right.
+/// The values are per arithmetic (fused on AVX2 and AVX-512, mul-add on SSE2 and scalar; see
+/// `paths_agree_bit_for_bit_exactly_when_their_arithmetic_does`); the fast engine calls no libm,
+/// so they hold on any x86-64 host. 4:3 and 16:9 (whose side columns start outside the box),
+/// seeds 0 and 7, a 16×12 image (its top row starts above the ceiling).
+/// The 64×48 and 16:9 fast values are also those of `3a9519f`, before the fix for rays starting
+/// outside the box (`4b8d1d3`, `e5ee74d`), which changed only the small image and 16:9 nee.
+#[test]
+fn the_engines_output_is_pinned() {
+    #[rustfmt::skip]
+    let pinned: [(EngineKind, u32, u32, u32, u32, u64, u64); 8] = [
+        // engine, width, height, spp, seed, fma, mul-add
+        (EngineKind::Fast, 64, 48, 8, 0, 0x827c_ee3f_46fc_779f, 0x2e17_913d_2ebf_4026),
+        (EngineKind::Fast, 64, 48, 8, 7, 0x56cb_9b8e_4485_d890, 0x50ab_2054_4702_019c),
+        (EngineKind::Fast, 64, 36, 8, 0, 0xd2f0_d1a1_3303_3e98, 0x7eba_21ba_36cf_db27),
+        (EngineKind::Fast, 16, 12, 16, 0, 0xb7db_402b_81ef_4353, 0x7a0f_5d10_5c52_96b4),
+        (EngineKind::Nee, 64, 48, 8, 0, 0xec9e_bae3_0ff3_75c2, 0xa55f_f49e_9e3f_9bcf),
+        (EngineKind::Nee, 64, 48, 8, 7, 0x380b_e353_ce20_16c6, 0x60f5_1975_8b8f_1373),
+        (EngineKind::Nee, 64, 36, 8, 0, 0x0d68_399f_cfa0_16c4, 0x90db_e3b8_dcd6_33b8),
+        (EngineKind::Nee, 16, 12, 16, 0, 0x4b22_e032_1c48_877d, 0x8663_72e1_26c5_7950),
+    ];
+    let mut wrong = Vec::new();
+    for (engine, width, height, spp, seed, fma, mul_add) in pinned {
+        let req = RenderRequest { engine, seed, ..request(width, height, spp) };
+        for path in SimdPath::ALL.into_iter().filter(|p| p.usable()) {
+            let want = if path.arithmetic() == "fma" { fma } else { mul_add };
+            let got = fingerprint(&render_on(path, &Scene::default(), &req));
+            if got != want {
+                wrong.push(format!("{engine} {width}x{height} spp {spp} seed {seed} on {}: {got:#018x}", path.name()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "output changed (pinned values in this test):\n{}", wrong.join("\n"));
+}
