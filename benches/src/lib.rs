@@ -79,6 +79,37 @@ pub fn criterion_mean(group: &str, bench: &str) -> Option<f64> {
     Some(v["mean"]["point_estimate"].as_f64()? / 1e9)
 }
 
+/// The command line of a tool that writes an SVG: `[SVG]` and `--help`. A flag it does not know
+/// is exit 2 with clap's message (`report --help` used to write the plot to a file named
+/// `--help`).
+pub fn svg_path(name: &'static str, about: &'static str, default: Option<&'static str>) -> Option<PathBuf> {
+    let help = match default {
+        Some(d) => format!("Where the SVG goes [default: {d}]"),
+        None => "Where the SVG goes (none written without it)".to_string(),
+    };
+    let m = clap::Command::new(name)
+        .about(about)
+        .arg(clap::Arg::new("svg").value_name("SVG").help(help).value_parser(clap::value_parser!(PathBuf)))
+        .get_matches();
+    m.get_one::<PathBuf>("svg").cloned().or_else(|| default.map(PathBuf::from))
+}
+
+/// The environment variable `name` parsed, or `default` when it is unset; exit 2 naming it when
+/// it is set and does not parse (it used to be the default, silently).
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => default,
+        Ok(v) => v.trim().parse().unwrap_or_else(|_| usage_error(&format!("{name}: cannot use `{v}`"))),
+        Err(std::env::VarError::NotUnicode(v)) => usage_error(&format!("{name}: cannot use {v:?}")),
+    }
+}
+
+/// Prints `why` and exits with code 2, as for a bad argument.
+pub fn usage_error(why: &str) -> ! {
+    eprintln!("error: {why}");
+    std::process::exit(2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@
 //! `QUALITY_MAX_SPP` (default 1024), `QUALITY_AT` (seconds to compare at, default 1),
 //! `QUALITY_RUNS` (default 3).
 
+use benches::{env_or, svg_path, usage_error};
 use render::{EngineKind, Format, RenderOptions, RenderRequest, Rgb, RowOrder, Scene, render_rows};
 use std::time::Instant;
 
@@ -47,10 +48,6 @@ fn rmse(a: &[Rgb], b: &[Rgb]) -> f64 {
     (se / (3 * a.len()) as f64).sqrt()
 }
 
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 /// One engine's curve: (seconds, spp, RMSE) per render.
 type Curve = Vec<(f64, u32, f64)>;
 
@@ -76,13 +73,18 @@ fn time_to(curve: &Curve, e: f64) -> Option<f64> {
 }
 
 fn main() {
-    let size: String = env("QUALITY_SIZE", "512x384".to_string());
-    let (width, height) =
-        size.split_once('x').and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?))).expect("QUALITY_SIZE is WxH");
+    let svg_path =
+        svg_path("quality", "Quality per second: nee against fast (see the source's header)", Some("docs/quality.svg"))
+            .expect("a default");
+    let size: String = env_or("QUALITY_SIZE", "512x384".to_string());
+    let (width, height): (u32, u32) = size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .filter(|&(w, h)| w > 0 && h > 0)
+        .unwrap_or_else(|| usage_error(&format!("QUALITY_SIZE: `{size}` is not WxH")));
     let (ref_spp, max_spp, at) =
-        (env("QUALITY_REF_SPP", 4096u32), env("QUALITY_MAX_SPP", 1024u32), env("QUALITY_AT", 1.0));
-    let runs = env("QUALITY_RUNS", 3usize).max(1);
-    let svg_path = std::env::args().nth(1).unwrap_or_else(|| "docs/quality.svg".into());
+        (env_or("QUALITY_REF_SPP", 4096u32), env_or("QUALITY_MAX_SPP", 1024u32), env_or("QUALITY_AT", 1.0));
+    let runs = env_or("QUALITY_RUNS", 3usize).max(1);
     let threads = rayon::current_num_threads();
     eprintln!("reference: nee {width}×{height} spp {ref_spp}, seed 1, {threads} threads …");
     let (reference, t_ref) = render(EngineKind::Nee, width, height, ref_spp, 1);
@@ -121,7 +123,7 @@ fn main() {
         }
     }
     std::fs::write(&svg_path, svg(&curves, width, height)).expect("write the SVG");
-    eprintln!("wrote {svg_path}");
+    eprintln!("wrote {}", svg_path.display());
 }
 
 /// RMSE against wall time, both axes logarithmic.

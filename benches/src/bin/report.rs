@@ -2,7 +2,7 @@
 //! markdown tables for BENCHMARKS.md from criterion's estimates (projected FC wall time per tier,
 //! engine ratio, HTTP overhead, peak memory) and writes a plot of time against tier as SVG.
 
-use benches::{TIER_SPP, TIERS, Tier, criterion_dir, criterion_mean, project};
+use benches::{TIER_SPP, TIERS, Tier, criterion_dir, criterion_mean, project, svg_path};
 use std::fmt::Write as _;
 
 fn secs(t: Option<f64>) -> String {
@@ -10,6 +10,8 @@ fn secs(t: Option<f64>) -> String {
 }
 
 fn main() {
+    let svg_path =
+        svg_path("report", "The BENCHMARKS.md tables from criterion's estimates, after `cargo bench -p benches`", None);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mean = |tier: &Tier, spp: u32| criterion_mean("tier", &format!("{}_spp{spp}", tier.name()));
     // Single- and multi-thread times at 1024×768 come from the 1-vCPU and 2-vCPU tiers.
@@ -78,9 +80,9 @@ fn main() {
         println!("time to first byte at 1024×768 spp 4: {:.1} ms", t * 1e3);
     }
 
-    if let Some(path) = std::env::args().nth(1) {
+    if let Some(path) = svg_path {
         std::fs::write(&path, svg(&plot)).unwrap();
-        eprintln!("wrote {path}");
+        eprintln!("wrote {}", path.display());
     }
 }
 
