@@ -22,7 +22,8 @@ pub const ENV: &[EnvVar] = &[
     EnvVar {
         name: "PORT",
         default: "FC_CUSTOM_LISTEN_PORT, then FC_SERVER_PORT, then 9000",
-        meaning: "TCP port to listen on (0.0.0.0); `--port` overrides it. FunctionGraph needs PORT=8000",
+        meaning: "TCP port to listen on (0.0.0.0); `--port` overrides it; 0 takes a free port, named in the \
+                  `listening addr=` log line (tests). FunctionGraph needs PORT=8000",
     },
     EnvVar { name: "RENDER_MAX_WIDTH", default: "8192", meaning: "largest width in pixels (at most 65536)" },
     EnvVar { name: "RENDER_MAX_HEIGHT", default: "8192", meaning: "largest height in pixels (at most 65536)" },
