@@ -46,6 +46,11 @@ const COMPRESSORS: &[(&str, &str)] = &[
     ("br", "brotli"),
 ];
 
+/// The server's limits without its per-instance bound on samples: that bound keeps a render
+/// within a function's time limit, and a local render may take as long as its user asks (a
+/// signal stops it). The sizes and spp keep their bounds, what the engines are tested for.
+const LIMITS: Limits = Limits { max_samples: u64::MAX, ..Limits::DEFAULT };
+
 /// The request parameters the CLI takes: all but `parts` (a fan-out needs the server's workers).
 fn cli_params() -> impl Iterator<Item = Param> {
     Param::ALL.into_iter().filter(|p| *p != Param::Parts)
@@ -53,13 +58,12 @@ fn cli_params() -> impl Iterator<Item = Param> {
 
 /// The command line: a flag per request parameter, then the CLI's own flags.
 fn command() -> Command {
-    let limits = Limits::DEFAULT;
     let mut cmd = Command::new("render")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Render smallpt's Cornell box")
         .allow_negative_numbers(true);
     for p in cli_params() {
-        let help = format!("{} Allowed: {}.", p.help(), p.allowed(&limits));
+        let help = format!("{} Allowed: {}.", p.help(), p.allowed(&LIMITS));
         let mut arg = Arg::new(p.name()).long(p.name()).help(help).value_name(p.name().to_uppercase());
         if p == Param::Rows {
             arg = arg.value_name("A-B");
@@ -130,7 +134,7 @@ fn request(m: &ArgMatches) -> Result<(RenderRequest, PathBuf), String> {
     {
         given.push((Param::Format.name(), f.name().to_string()));
     }
-    let req = RenderRequest::from_pairs(given, &Limits::DEFAULT).map_err(|e| format!("--{}: {e}", e.param()))?;
+    let req = RenderRequest::from_pairs(given, &LIMITS).map_err(|e| format!("--{}: {e}", e.param()))?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("image.{}", req.format.extension())));
     if let Some(f) = named
         && f.extension() != req.format.extension()

@@ -492,10 +492,7 @@ impl Param {
         match self {
             Param::Width => "Image width in pixels.",
             Param::Height => "Image height in pixels.",
-            Param::Spp => {
-                "Samples per pixel, rounded up to a multiple of 4 (2×2 subpixels × ⌈spp/4⌉ samples); \
-                 width × rows rendered × effective spp is limited per instance (with `parts`, the largest part's)."
-            }
+            Param::Spp => "Samples per pixel, rounded up to a multiple of 4 (2×2 subpixels × ⌈spp/4⌉ samples).",
             Param::Engine => "The engine.",
             Param::Format => "The output format.",
             Param::Seed => "The random seed; 0 is smallpt's own random sequence.",
@@ -538,6 +535,12 @@ impl Param {
                 limits.max_progressive_bytes / PROGRESSIVE_BYTES_PER_PIXEL
             ),
             Param::Parts => format!("an integer from 1 to {} and at most the rows rendered", limits.max_parts),
+            // Limits without a per-instance bound (the CLI's) leave the clause out.
+            Param::Spp if limits.max_samples < u64::MAX => format!(
+                "an integer from 1 to {}; width × rows rendered × effective spp at most {} per instance (with \
+                 `parts`, the largest part's)",
+                limits.max_spp, limits.max_samples
+            ),
             p => {
                 let (min, max) = p.range(limits).unwrap_or_default();
                 format!("an integer from {min} to {max}")
