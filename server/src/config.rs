@@ -281,6 +281,20 @@ fn fanout_urls(value: &str) -> Result<Vec<String>, ConfigError> {
             if !scheme_ok || uri.host().is_none() {
                 return Err(bad(format!("`{u}` is not an absolute http:// or https:// URL")));
             }
+            let authority = uri.authority().map_or("", |a| a.as_str());
+            // Not sent as credentials by the client (each part forwards the caller's
+            // `Authorization` instead), and they would end up in logs.
+            if authority.contains('@') {
+                return Err(bad(format!(
+                    "`{u}` holds credentials (user@), which are not sent; each part forwards the caller's \
+                     Authorization header"
+                )));
+            }
+            // The client would connect to the scheme's default port instead of one out of range.
+            let port = authority.rsplit_once(':').map(|(_, p)| p).filter(|p| !p.is_empty() && !p.ends_with(']'));
+            if port.is_some() && uri.port_u16().is_none_or(|p| p == 0) {
+                return Err(bad(format!("`{u}`: the port must be from 1 to 65535")));
+            }
             // The query is kept (a gateway's token, say) and each part's parameters follow it:
             // one of those in it too would be given twice, and every part refused.
             let query = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes());
@@ -291,7 +305,12 @@ fn fanout_urls(value: &str) -> Result<Vec<String>, ConfigError> {
             }
             Ok(u.to_string())
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|urls| match urls.is_empty() {
+            // Commas alone would switch the fan-out off as if the variable were unset.
+            true => Err(bad("no URL in it".to_string())),
+            false => Ok(urls),
+        })
 }
 
 /// A variable with a value that does not parse.
@@ -633,7 +652,18 @@ mod tests {
         .unwrap();
         assert_eq!(c.fanout.urls, ["http://127.0.0.1:9001/", "https://f.example.com/a/b?x=1"]);
         assert_eq!((c.limits.max_parts, c.fanout.retries), (8, 0));
-        for bad in ["ftp://host/", "/relative", "http://", "not a url"] {
+        let c = config(&[("FANOUT_URL", "http://[::1]:9001/, http://a:/, https://b:65535/x")]).unwrap();
+        assert_eq!(c.fanout.urls.len(), 3, "IPv6, an empty port (the default) and the highest");
+        for bad in [
+            "ftp://host/",
+            "/relative",
+            "http://",
+            "not a url",
+            "http://a:99999/",
+            "http://a:0/",
+            "http://u:p@a/",
+            " , ",
+        ] {
             assert!(config(&[("FANOUT_URL", bad)]).is_err(), "{bad}");
         }
         // A render parameter in a worker's query: every part would give it twice.
