@@ -353,7 +353,10 @@ impl Config {
         {
             match value {
                 None => Ok(default),
-                Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::new(name, v, e)),
+                // Rust's own reason ("invalid digit found in string") alone does not say what was wanted.
+                Some(v) => v.trim().parse().map_err(|e: T::Err| {
+                    ConfigError::new(name, v, format!("must be a whole number, digits only ({e})"))
+                }),
             }
         }
         // A limit, count or timeout of 0 would refuse every request or time out at once: the
@@ -426,7 +429,10 @@ impl Config {
             None => ResponseCap::Auto,
             Some(v) if v == "auto" => ResponseCap::Auto,
             Some(v) if v == "off" || v == "0" => ResponseCap::Off,
-            Some(v) => ResponseCap::Bytes(num("MAX_RESPONSE_BYTES", Some(v), 0)?),
+            Some(v) => ResponseCap::Bytes(num("MAX_RESPONSE_BYTES", Some(v), 0).map_err(|_| {
+                let v = get("MAX_RESPONSE_BYTES").unwrap_or_default();
+                ConfigError::new("MAX_RESPONSE_BYTES", v, "must be `auto`, `off` or a byte count, digits only")
+            })?),
         };
         let on_capped_platform = get("TENCENTCLOUD_RUNENV").is_some_and(|v| v.eq_ignore_ascii_case("scf"))
             || ["SCF_FUNCTIONNAME", "RUNTIME_FUNC_NAME", "RUNTIME_MAX_RESP_BODY_SIZE"].iter().any(|n| get(n).is_some());
@@ -536,6 +542,17 @@ mod tests {
             None
         );
         assert_eq!(config(&[("MAX_RESPONSE_BYTES", "1000")]).unwrap().response_cap_for(None), Some(1000));
+        let e = config(&[("MAX_RESPONSE_BYTES", "6MB")]).unwrap_err().to_string();
+        assert!(e.contains("\"6MB\"") && e.contains("`auto`, `off` or a byte count"), "{e}");
+    }
+
+    /// A number that does not parse says what was wanted, not only Rust's reason.
+    #[test]
+    fn a_bad_number_names_what_is_wanted() {
+        for (name, value) in [("RENDER_TIMEOUT_SECS", "1.5"), ("RENDER_QUEUE", "1e3"), ("PORT", "http")] {
+            let e = config(&[(name, value)]).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains(value) && e.contains("a whole number, digits only"), "{e}");
+        }
     }
 
     #[test]
