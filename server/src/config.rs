@@ -313,6 +313,26 @@ fn fanout_urls(value: &str) -> Result<Vec<String>, ConfigError> {
         })
 }
 
+/// The levels `RUST_LOG` takes alone.
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// The crates whose log lines the server can show: `RUST_LOG=hyper` is a filter; a bare word
+/// naming none of them matches nothing.
+const LOGGING_CRATES: [&str; 8] = ["server", "render", "hyper", "hyper_util", "hyper_rustls", "rustls", "tokio", "h2"];
+
+/// A bare word in a `RUST_LOG` filter that EnvFilter reads as a target no log line here comes
+/// from (`warning`, `verbose`): the filter then shows only that target, so nothing at all. The
+/// syntax is valid, which is why it used to pass in silence.
+fn silencing_word(filter: &str) -> Option<&str> {
+    filter.split(',').map(str::trim).filter(|d| !d.is_empty()).find(|d| {
+        let bare = !d.contains(['=', '[']);
+        let root = d.split("::").next().unwrap_or(d);
+        bare && !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(d))
+            && d.parse::<u8>().is_err()
+            && !LOGGING_CRATES.contains(&root)
+    })
+}
+
 /// A variable with a value that does not parse.
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {name}={value:?} is invalid: {reason}")]
@@ -452,7 +472,15 @@ impl Config {
         // Read again by `init_logging`; a filter that does not parse used to fall back to
         // `info` in silence.
         if let Some(v) = get("RUST_LOG") {
-            tracing_subscriber::EnvFilter::try_new(&v).map_err(|e| ConfigError::new("RUST_LOG", v, e))?;
+            tracing_subscriber::EnvFilter::try_new(&v).map_err(|e| ConfigError::new("RUST_LOG", v.clone(), e))?;
+            if let Some(word) = silencing_word(&v) {
+                let reason = format!(
+                    "`{word}` is not a level ({}) but a target no log line here comes from: it shows nothing \
+                     (alone, it turns every line off); for a level write one of those, for a target `{word}=debug`",
+                    LEVELS.join(", ")
+                );
+                return Err(ConfigError::new("RUST_LOG", v, reason));
+            }
         }
         // 0 is allowed here: no grace.
         let grace = num("SHUTDOWN_GRACE_SECS", get("SHUTDOWN_GRACE_SECS"), d.shutdown_grace.as_secs())?;
@@ -599,6 +627,13 @@ mod tests {
         assert!(config(&[("RUST_LOG", "server=debug,hyper=warn")]).is_ok());
         let e = config(&[("RUST_LOG", "[[[")]).unwrap_err().to_string();
         assert!(e.contains("RUST_LOG"), "{e}");
+        for ok in ["DEBUG", "info,hyper=off", "server", "render::engine", "warn,my_crate=trace", "3"] {
+            assert!(config(&[("RUST_LOG", ok)]).is_ok(), "{ok}");
+        }
+        for (bad, word) in [("warning", "warning"), ("verbose", "verbose"), ("server=debug, errors", "errors")] {
+            let e = config(&[("RUST_LOG", bad)]).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{word}` is not a level")), "{e}");
+        }
         let e = config(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
         assert!(e.contains("LOG_FORMAT") && e.contains("`text` or `json`"), "{e}");
         // Zero stays meaningful where it is documented: no queue, no retries, no grace.
