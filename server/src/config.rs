@@ -291,6 +291,7 @@ fn fanout_urls(value: &str) -> Result<Vec<String>, ConfigError> {
                 )));
             }
             // The client would connect to the scheme's default port instead of one out of range.
+            // (An IPv6 address's colons are inside its brackets.)
             let port = authority.rsplit_once(':').map(|(_, p)| p).filter(|p| !p.is_empty() && !p.ends_with(']'));
             if port.is_some() && uri.port_u16().is_none_or(|p| p == 0) {
                 return Err(bad(format!("`{u}`: the port must be from 1 to 65535")));
@@ -306,11 +307,8 @@ fn fanout_urls(value: &str) -> Result<Vec<String>, ConfigError> {
             Ok(u.to_string())
         })
         .collect::<Result<Vec<_>, _>>()
-        .and_then(|urls| match urls.is_empty() {
-            // Commas alone would switch the fan-out off as if the variable were unset.
-            true => Err(bad("no URL in it".to_string())),
-            false => Ok(urls),
-        })
+        // Commas alone would switch the fan-out off as if the variable were unset.
+        .and_then(|urls| if urls.is_empty() { Err(bad("no URL in it".to_string())) } else { Ok(urls) })
 }
 
 /// The levels `RUST_LOG` takes alone.
@@ -327,6 +325,7 @@ fn silencing_word(filter: &str) -> Option<&str> {
     filter.split(',').map(str::trim).filter(|d| !d.is_empty()).find(|d| {
         let bare = !d.contains(['=', '[']);
         let root = d.split("::").next().unwrap_or(d);
+        // EnvFilter also takes a level as a number (`3`).
         bare && !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(d))
             && d.parse::<u8>().is_err()
             && !LOGGING_CRATES.contains(&root)
@@ -445,14 +444,19 @@ impl Config {
             part_timeout: secs("FANOUT_PART_TIMEOUT_SECS", df.part_timeout)?,
             ca_file: get("FANOUT_CA_FILE"),
         };
-        let response_cap = match get("MAX_RESPONSE_BYTES").map(|v| v.trim().to_ascii_lowercase()) {
+        let response_cap = match get("MAX_RESPONSE_BYTES") {
             None => ResponseCap::Auto,
-            Some(v) if v == "auto" => ResponseCap::Auto,
-            Some(v) if v == "off" || v == "0" => ResponseCap::Off,
-            Some(v) => ResponseCap::Bytes(num("MAX_RESPONSE_BYTES", Some(v), 0).map_err(|_| {
-                let v = get("MAX_RESPONSE_BYTES").unwrap_or_default();
-                ConfigError::new("MAX_RESPONSE_BYTES", v, "must be `auto`, `off` or a byte count, digits only")
-            })?),
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "auto" => ResponseCap::Auto,
+                "off" | "0" => ResponseCap::Off,
+                n => ResponseCap::Bytes(n.parse().map_err(|_| {
+                    ConfigError::new(
+                        "MAX_RESPONSE_BYTES",
+                        v.clone(),
+                        "must be `auto`, `off` or a byte count, digits only",
+                    )
+                })?),
+            },
         };
         let on_capped_platform = get("TENCENTCLOUD_RUNENV").is_some_and(|v| v.eq_ignore_ascii_case("scf"))
             || ["SCF_FUNCTIONNAME", "RUNTIME_FUNC_NAME", "RUNTIME_MAX_RESP_BODY_SIZE"].iter().any(|n| get(n).is_some());
