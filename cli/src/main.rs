@@ -338,6 +338,9 @@ impl Target {
         let cannot = |e: io::Error| format!("cannot write `{shown}`: {}", os_message(&e));
         let existing = std::fs::metadata(out);
         match existing {
+            // A name the system refuses (too long, say) would fail only at the rename, after the
+            // whole render.
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(cannot(e)),
             Ok(m) if m.is_dir() => Err(format!("`{shown}` is a directory; give a file name")),
             Ok(_) if Target::in_place(out) => {
                 Ok(Target::InPlace(std::fs::OpenOptions::new().write(true).open(out).map_err(cannot)?))

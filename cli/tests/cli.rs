@@ -103,11 +103,14 @@ fn an_unwritable_target_exits_2_without_leftovers() {
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"").unwrap();
     let under_file = file.join("img.ppm");
+    // Longer than a file name may be (255 bytes): it used to fail at the rename, after the render.
+    let too_long = dir.path().join(format!("{}.ppm", "a".repeat(300)));
     let cases = [
         (missing, "No such file or directory"),
         (dir.path().to_str().unwrap(), "is a directory"),
         (&format!("{}/new/", dir.path().display()), "names a directory"),
-        (under_file.to_str().unwrap(), "not a directory"),
+        (under_file.to_str().unwrap(), "Not a directory"),
+        (too_long.to_str().unwrap(), "File name too long"),
     ];
     for (out, why) in cases {
         for progressive in [false, true] {
