@@ -358,7 +358,11 @@ impl Target {
                 };
                 // A missing directory in the system's words (`tempfile`'s error keeps only its kind).
                 std::fs::metadata(&dir).map_err(cannot)?;
-                let first = temp_beside(&dir, keep.as_ref()).map_err(cannot)?;
+                // The image goes through a temporary file beside the target: say so, since the
+                // target itself may exist and be writable (`/proc/version`).
+                let first = temp_beside(&dir, keep.as_ref()).map_err(|e| {
+                    format!("cannot write `{shown}`: cannot create a file in `{}` ({})", dir.display(), os_message(&e))
+                })?;
                 Ok(Target::Replace { out, dir, keep, first })
             }
         }

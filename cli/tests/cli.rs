@@ -111,6 +111,8 @@ fn an_unwritable_target_exits_2_without_leftovers() {
         (&format!("{}/new/", dir.path().display()), "names a directory"),
         (under_file.to_str().unwrap(), "Not a directory"),
         (too_long.to_str().unwrap(), "File name too long"),
+        // A file that exists in a directory where no file can be made (it said "entity not found").
+        ("/proc/version", "cannot create a file in `/proc`"),
     ];
     for (out, why) in cases {
         for progressive in [false, true] {
