@@ -100,6 +100,13 @@ pub const ENV: &[EnvVar] = &[
         meaning: "parts in flight or finished and waiting for their turn; the coordinator holds at most this many bands in memory",
     },
     EnvVar {
+        name: "FANOUT_MAX_BUFFER_BYTES",
+        default: "268435456 (256 MiB)",
+        meaning: "largest memory the coordinator's bands may take at once: the largest band in the wire format (3 bytes \
+                  a pixel, 12 for PFM) times the bands held (parts, at most FANOUT_CONCURRENCY); past it a 413 naming \
+                  `parts`, before any part is sent",
+    },
+    EnvVar {
         name: "FANOUT_RETRIES",
         default: "3",
         meaning: "retries of a failed part (refused, reset, 5xx, 429, short body, timeout), with backoff from 100 ms doubling to 2 s",
@@ -260,11 +267,21 @@ pub struct Fanout {
     pub part_timeout: Duration,
     /// Extra trusted CA certificates (PEM).
     pub ca_file: Option<String>,
+    /// Most bytes of bands the coordinator may hold at once.
+    pub max_buffer_bytes: u64,
 }
 
 impl Default for Fanout {
     fn default() -> Fanout {
-        Fanout { urls: Vec::new(), concurrency: 32, retries: 3, part_timeout: Duration::from_secs(120), ca_file: None }
+        Fanout {
+            urls: Vec::new(),
+            concurrency: 32,
+            retries: 3,
+            part_timeout: Duration::from_secs(120),
+            ca_file: None,
+            // As `RENDER_MAX_PROGRESSIVE_BYTES`: a quarter of FC's 1 GB tier.
+            max_buffer_bytes: 1 << 28,
+        }
     }
 }
 
@@ -443,6 +460,7 @@ impl Config {
             retries: num("FANOUT_RETRIES", get("FANOUT_RETRIES"), df.retries)?,
             part_timeout: secs("FANOUT_PART_TIMEOUT_SECS", df.part_timeout)?,
             ca_file: get("FANOUT_CA_FILE"),
+            max_buffer_bytes: positive("FANOUT_MAX_BUFFER_BYTES", get("FANOUT_MAX_BUFFER_BYTES"), df.max_buffer_bytes)?,
         };
         let response_cap = match get("MAX_RESPONSE_BYTES") {
             None => ResponseCap::Auto,
@@ -704,8 +722,11 @@ mod tests {
             ("FANOUT_URL", "http://127.0.0.1:9001/, https://f.example.com/a/b?x=1"),
             ("FANOUT_MAX_PARTS", "8"),
             ("FANOUT_RETRIES", "0"),
+            ("FANOUT_MAX_BUFFER_BYTES", "1000000"),
         ])
         .unwrap();
+        assert_eq!(c.fanout.max_buffer_bytes, 1_000_000);
+        assert!(config(&[("FANOUT_MAX_BUFFER_BYTES", "0")]).is_err(), "a buffer of 0 would refuse every fan-out");
         assert_eq!(c.fanout.urls, ["http://127.0.0.1:9001/", "https://f.example.com/a/b?x=1"]);
         assert_eq!((c.limits.max_parts, c.fanout.retries), (8, 0));
         let c = config(&[("FANOUT_URL", "http://[::1]:9001/, http://a:/, https://b:65535/x")]).unwrap();

@@ -105,6 +105,20 @@ pub enum AppError {
     /// `parts` on a server with no `FANOUT_URL`.
     #[error("parameter `parts` needs a fan-out: this server has no workers (FANOUT_URL is unset); leave out `parts`")]
     FanoutOff,
+    /// A fan-out whose bands, waiting at the coordinator, could take more memory than allowed.
+    #[error(
+        "parameter `parts`: the coordinator could hold {bands} bands of up to {band_bytes} bytes at once ({bytes} bytes), over its limit of {max} bytes; ask for more parts (smaller bands) or a smaller image"
+    )]
+    FanoutTooLarge {
+        /// Bands held at once: `parts`, at most `FANOUT_CONCURRENCY`.
+        bands: u64,
+        /// The largest band's size in the wire format.
+        band_bytes: u64,
+        /// Their product.
+        bytes: u64,
+        /// `FANOUT_MAX_BUFFER_BYTES`.
+        max: u64,
+    },
     /// `parts` on a request that is itself a part of a fan-out.
     #[error("parameter `parts` is refused on a request that is itself a part of a fan-out (x-render-part)")]
     FanoutNested,
@@ -131,9 +145,10 @@ impl AppError {
             AppError::BodyEncoded { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            AppError::BodyTooLarge { .. } | AppError::ResponseTooLarge { .. } | AppError::StreamTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            AppError::BodyTooLarge { .. }
+            | AppError::ResponseTooLarge { .. }
+            | AppError::StreamTooLarge { .. }
+            | AppError::FanoutTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             AppError::QueueFull { .. } | AppError::QueuedTooLong => StatusCode::SERVICE_UNAVAILABLE,
             AppError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
@@ -155,7 +170,7 @@ impl AppError {
             | AppError::GetWithBody => Some("body"),
             AppError::ResponseTooLarge { .. } => Some("format"),
             AppError::StreamTooLarge { .. } | AppError::ProgressiveEvent => Some("progressive"),
-            AppError::FanoutOff | AppError::FanoutNested => Some("parts"),
+            AppError::FanoutOff | AppError::FanoutNested | AppError::FanoutTooLarge { .. } => Some("parts"),
             _ => None,
         }
     }

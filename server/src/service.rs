@@ -418,6 +418,21 @@ fn image_headers(h: &mut HeaderMap, req: &RenderRequest) {
     }
 }
 
+/// A fan-out's bands wait at the coordinator until their turn, up to `FANOUT_CONCURRENCY` at
+/// once: refused before any part is sent when they could take more than
+/// `FANOUT_MAX_BUFFER_BYTES` (8192×8192 PFM in two parts held 806 MB, past a 512 MB instance).
+fn fanout_buffer(settings: &crate::config::Fanout, req: &RenderRequest) -> Result<(), AppError> {
+    let bands = req.part_bands().unwrap_or_default();
+    let largest = bands.iter().map(|b| b.len()).max().unwrap_or(0);
+    let band_bytes = encode::output_size(req.format.carrier(), req.width, largest).bound();
+    let held = (bands.len() as u64).min(settings.concurrency as u64);
+    let bytes = held * band_bytes;
+    if bytes > settings.max_buffer_bytes {
+        return Err(AppError::FanoutTooLarge { bands: held, band_bytes, bytes, max: settings.max_buffer_bytes });
+    }
+    Ok(())
+}
+
 /// Why `req` cannot be rendered here, found before any work: `parts` without workers or inside
 /// a part, or an answer (`enveloped`: base64 in an event's envelope) over the response cap.
 fn refuse(state: &State, ctx: &Ctx, req: &RenderRequest, enveloped: bool) -> Result<(), AppError> {
@@ -428,6 +443,7 @@ fn refuse(state: &State, ctx: &Ctx, req: &RenderRequest, enveloped: bool) -> Res
         if state.fanout.is_none() {
             return Err(AppError::FanoutOff);
         }
+        fanout_buffer(&state.config.fanout, req)?;
     }
     if let Some(cap) = state.config.response_cap_for(ctx.platform.response_cap()) {
         // A progressive render answers every frame.

@@ -240,7 +240,7 @@ async fn a_client_that_leaves_stops_every_part() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn parts_are_refused_without_workers_over_the_cap_and_inside_a_part() {
+async fn parts_are_refused_without_workers_over_the_caps_and_inside_a_part() {
     let plain = start(config()).await;
     let res = get(plain.addr, "/?width=8&height=8&parts=2").await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
@@ -265,6 +265,29 @@ async fn parts_are_refused_without_workers_over_the_cap_and_inside_a_part() {
         call(coordinator.addr, "GET", "/?width=2000&height=1500&parts=2", &[("x-scf-request-id", "r1")], "").await;
     assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(res.json()["param"], "format");
+    // The coordinator's memory: 8192×8192 PFM in 2 parts would hold 2 bands of 403 MB.
+    let res = get(coordinator.addr, "/?width=8192&height=8192&format=pfm&parts=2").await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(res.json()["param"], "parts");
+    let e = res.json()["error"].as_str().unwrap().to_string();
+    assert!(e.contains("2 bands of up to 402653") && e.contains("more parts"), "{e}");
+    // Bands held at once are `parts`, at most FANOUT_CONCURRENCY: 32×32 PFM in two bands of
+    // 6 KB is over 8000 bytes; PPM in four bands of 0.8 KB, two at a time, is under it.
+    let mut cfg = config();
+    cfg.fanout = Fanout {
+        urls: vec![format!("http://{}/", plain.addr)],
+        concurrency: 2,
+        max_buffer_bytes: 8000,
+        ..Fanout::default()
+    };
+    let small = start(cfg).await;
+    let res = get(small.addr, "/?width=32&height=32&format=pfm&parts=2").await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", res.json());
+    for q in ["width=32&height=32&format=ppm&parts=4", "width=32&height=32&format=ppm&parts=32"] {
+        let res = get(small.addr, &format!("/?{q}")).await;
+        assert_eq!(res.status, StatusCode::OK, "{q}");
+        assert!(res.body == local(q), "{q}");
+    }
     // A bad band: 400 naming `rows` and the form.
     let res = get(plain.addr, "/?height=10&rows=5-11").await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
