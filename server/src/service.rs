@@ -420,7 +420,7 @@ fn image_headers(h: &mut HeaderMap, req: &RenderRequest) {
 
 /// A fan-out's bands wait at the coordinator until their turn, up to `FANOUT_CONCURRENCY` at
 /// once: refused before any part is sent when they could take more than
-/// `FANOUT_MAX_BUFFER_BYTES` (8192×8192 PFM in two parts held 806 MB, past a 512 MB instance).
+/// `FANOUT_MAX_BUFFER_BYTES` (8192×8192 PFM in two parts would hold 806 MB, past a 512 MB instance).
 fn fanout_buffer(settings: &crate::config::Fanout, req: &RenderRequest) -> Result<(), AppError> {
     let bands = req.part_bands().unwrap_or_default();
     let largest = bands.iter().map(|b| b.len()).max().unwrap_or(0);
@@ -433,8 +433,9 @@ fn fanout_buffer(settings: &crate::config::Fanout, req: &RenderRequest) -> Resul
     Ok(())
 }
 
-/// Why `req` cannot be rendered here, found before any work: `parts` without workers or inside
-/// a part, or an answer (`enveloped`: base64 in an event's envelope) over the response cap.
+/// Why `req` cannot be rendered here, found before any work: `parts` without workers, inside a
+/// part or past the coordinator's buffer, or an answer (`enveloped`: base64 in an event's
+/// envelope) over the response cap.
 fn refuse(state: &State, ctx: &Ctx, req: &RenderRequest, enveloped: bool) -> Result<(), AppError> {
     if req.parts.is_some() {
         if ctx.part_of.is_some() {
