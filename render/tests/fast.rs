@@ -265,11 +265,13 @@ fn fingerprint(img: &[Rgb]) -> u64 {
 /// intended change of the noise (a new estimator, other random numbers) updates the table and
 /// says so in its commit; the statistical tests decide whether the new image is still right.
 /// The values are per arithmetic (fused on AVX2 and AVX-512, mul-add on SSE2 and scalar; see
-/// `paths_agree_bit_for_bit_exactly_when_their_arithmetic_does`); the fast engine calls no libm,
-/// so they hold on any x86-64 host. 4:3 and 16:9 (whose side columns start outside the box),
-/// seeds 0 and 7, a 16×12 image (its top row starts above the ceiling).
-/// The 64×48 and 16:9 fast values are also those of `3a9519f`, before the fix for rays starting
-/// outside the box (`4b8d1d3`, `e5ee74d`), which changed only the small image and 16:9 nee.
+/// `paths_agree_bit_for_bit_exactly_when_their_arithmetic_does`); the fast engine calls no libm
+/// and no approximate instruction, so they should hold on any x86-64 host (computed on Zen 4, as
+/// fan-outs across hosts already assume). 4:3 and 16:9 (whose side columns start outside the
+/// box), seeds 0 and 7, a 16×12 image (its top row starts above the ceiling). The 64×48 values of
+/// both engines and the 16:9 fast ones are also those of `3a9519f`, before the fix for rays
+/// starting outside the box (`4b8d1d3`, `e5ee74d`), which changed only the small image and 16:9
+/// nee.
 #[test]
 fn the_engines_output_is_pinned() {
     #[rustfmt::skip]
