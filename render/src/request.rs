@@ -100,7 +100,8 @@ pub struct Limits {
     /// Largest requested spp.
     pub max_spp: u32,
     /// Largest number of samples one instance renders: width × rendered rows × effective spp
-    /// (with `parts`, the largest part's).
+    /// (with `parts`, the largest part's). `u64::MAX` is no bound (the CLI's), which
+    /// [`Param::allowed`] then leaves out of `spp`'s text.
     pub max_samples: u64,
     /// Largest `parts` of a fan-out.
     pub max_parts: u32,
