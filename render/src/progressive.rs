@@ -9,8 +9,7 @@
 //! render at the final spp, plus the encoding of each frame.
 //!
 //! **Memory.** Unlike a one-shot render, which streams rows, the sums hold the whole image:
-//! [`PROGRESSIVE_BYTES_PER_PIXEL`](crate::request::PROGRESSIVE_BYTES_PER_PIXEL) per pixel,
-//! bounded by `Limits::max_progressive_bytes`.
+//! [`PROGRESSIVE_BYTES_PER_PIXEL`] per pixel, bounded by `Limits::max_progressive_bytes`.
 //!
 //! **Framing.** A stream of frames is `multipart/x-mixed-replace` ([`write_part`], [`write_end`]),
 //! in every format: each part a whole image with its own `Content-Type`, `Content-Length` and
