@@ -52,6 +52,14 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
     assert_eq!(seen["frames"], serde_json::json!([4, 8, 16, 32, 64]), "every frame shown: {seen}");
     assert_eq!(seen["reached"], "64", "{seen}");
     assert_eq!(seen["maxDiff"], 0, "the last frame shows the one-shot render: {seen}");
+    // The throughput of the 96×72 render at 4096 spp, whose width field read 8192 as it ran.
+    let number = |key: &str, unit: &str| -> f64 {
+        let text = seen["stats"][key].as_str().unwrap();
+        text.strip_suffix(unit).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{key}: {seen}"))
+    };
+    let (elapsed, rate) = (number("elapsed", " s"), number("rate", " M samples/s"));
+    let expected = 96.0 * 72.0 * 4096.0 / elapsed / 1e6;
+    assert!((rate / expected - 1.0).abs() < 0.05, "{rate} M samples/s shown, {expected:.1} rendered: {seen}");
     // 8192×8192 is past the progressive memory bound: the server's 413 and its message, shown.
     let error = seen["error"].as_str().unwrap();
     assert!(error.starts_with("413") && error.contains("parameter `progressive`"), "{seen}");
