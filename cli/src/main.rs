@@ -3,6 +3,7 @@
 
 use clap::{Arg, ArgAction, ArgMatches, Command, parser::ValueSource};
 use indicatif::{ProgressBar, ProgressStyle};
+use render::encode::{OutputSize, output_size};
 use render::engine::fast::{SIMD_ENV, SimdPath};
 use render::progressive::render_progressive;
 use render::request::Param;
@@ -218,7 +219,10 @@ fn main() -> ExitCode {
     };
     // Checked before the render, which may take minutes: a target that cannot be written is a
     // bad `--out`, not a failure found at the end.
-    let target = match Target::open(&out) {
+    // A one-shot image's size is known (PPM, PFM) or bounded (PNG, P3) before rendering: its room
+    // on disk is taken first. (A progressive render writes its first frame after one short pass.)
+    let size = (!req.progressive).then(|| output_size(req.format, req.width, req.band().len()));
+    let target = match Target::open(&out, size) {
         Ok(target) => target,
         Err(why) => {
             eprintln!("error: --out: {why}");
@@ -329,8 +333,11 @@ impl Target {
         out == Path::new("-") || std::fs::metadata(out).is_ok_and(|m| !m.is_file())
     }
 
-    /// The target `out` names, opened: why it cannot be written if not.
-    fn open(out: &Path) -> Result<Target, String> {
+    /// The target `out` names, opened, with room for an image of `size` taken on its disk if
+    /// given: why it cannot be written if not. An exact size that does not fit is refused; a
+    /// bound (PNG, P3) that does not fit is not, since the image may well be smaller, and is then
+    /// not reserved.
+    fn open(out: &Path, size: Option<OutputSize>) -> Result<Target, String> {
         if out == Path::new("-") {
             return Ok(Target::Stdout);
         }
@@ -363,6 +370,16 @@ impl Target {
                 let first = temp_beside(&dir, keep.as_ref()).map_err(|e| {
                     format!("cannot write `{shown}`: cannot create a file in `{}` ({})", dir.display(), os_message(&e))
                 })?;
+                if let Some(size) = size
+                    && let Err(e) = reserve(first.as_file(), size.bound())
+                    && let OutputSize::Exact(size) = size
+                {
+                    return Err(format!(
+                        "cannot write `{shown}`: the image takes {size} bytes and `{}` has no room for them ({})",
+                        dir.display(),
+                        os_message(&e)
+                    ));
+                }
                 Ok(Target::Replace { out, dir, keep, first })
             }
         }
@@ -386,6 +403,21 @@ fn through_links(out: &Path) -> io::Result<PathBuf> {
     }
     // A loop: the kernel's words for it.
     Err(std::fs::metadata(&path).err().unwrap_or_else(|| io::Error::other("too many levels of symbolic links")))
+}
+
+/// Takes room for `size` bytes in `file` (empty, new), so that a disk too full for the image fails
+/// now rather than after the render, which may take hours; the file is `size` long afterwards,
+/// and is cut to what was written at the end (PNG and P3 end short of their bound). Where the file system cannot reserve
+/// (`EOPNOTSUPP`: some network and FUSE file systems), nothing is taken and a full disk is found
+/// when the image is written, as before.
+fn reserve(file: &std::fs::File, size: u64) -> io::Result<()> {
+    use rustix::io::Errno;
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, size) {
+        Ok(()) => Ok(()),
+        // Out of space or quota, or past the process's file size limit (`ulimit -f`).
+        Err(e @ (Errno::NOSPC | Errno::DQUOT | Errno::FBIG)) => Err(e.into()),
+        Err(_) => Ok(()),
+    }
 }
 
 /// A temporary file in `dir`, hidden, for an image renamed into place when complete. It gets the
@@ -457,7 +489,11 @@ fn write(
             })?
         }
         Target::Replace { out, first, .. } => {
-            let stats = render_to_writer(req, opts, BufWriter::new(first.reopen()?))?;
+            // Its own handle (the render takes a writer it owns) that still says where it ended.
+            let file = Arc::new(first.reopen()?);
+            let stats = render_to_writer(req, opts, BufWriter::new(Arc::clone(&file)))?;
+            // PNG and P3 end short of the room taken for them.
+            first.as_file().set_len(io::Seek::stream_position(&mut &*file)?)?;
             first.as_file().sync_all()?;
             first.persist(&out)?;
             stats

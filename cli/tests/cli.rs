@@ -455,3 +455,51 @@ fn a_symbolic_link_is_written_through() {
     files.sort();
     assert_eq!(files, ["new.ppm", "old.ppm"], "no temporary file left");
 }
+
+/// An image the disk has no room for is refused before the render (exit 2, nothing left behind),
+/// not found at the end of it: the room for a PPM or PFM, whose size is known, is taken first.
+/// The disk here is the process's file size limit (`ulimit -f`, with SIGXFSZ ignored, so that
+/// the limit answers `EFBIG` as a full disk answers `ENOSPC`): 1800 blocks, 0.92 MB in dash's
+/// 512-byte blocks (POSIX's), 1.8 MB in bash's 1024.
+#[test]
+fn an_image_the_disk_has_no_room_for_is_refused_before_the_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let limited = |args: &[&str]| {
+        Command::new("sh")
+            .args(["-c", r#"trap "" XFSZ; ulimit -f 1800; exec "$0" "$@""#, env!("CARGO_BIN_EXE_render")])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    for (format, bytes) in [("ppm", 2359312), ("pfm", 9437201)] {
+        let big = limited(&["--spp", "64", "--format", format, "--out", &out(&format!("big.{format}"))]);
+        let stderr = String::from_utf8_lossy(&big.stderr);
+        assert_eq!(big.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("the image takes {bytes} bytes")) && stderr.contains("has no room"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("samples/s"), "rendered before refusing: {stderr}");
+        assert_eq!(files_in(dir.path()), Vec::<String>::new());
+    }
+    // A PNG's size is only bounded (2.4 MB here) and this one is about 800 kB: it is written.
+    let png = limited(&["--spp", "4", "--format", "png", "--out", &out("fits.png")]);
+    assert!(png.status.success(), "{}", String::from_utf8_lossy(&png.stderr));
+    // Images that fit are the bytes stdout gets, cut to their length after the room taken.
+    let small = ["--width", "256", "--height", "192", "--spp", "4"];
+    for format in ["ppm", "pfm", "png", "p3"] {
+        let name = out(&format!("small.{format}"));
+        let file = limited(&[&small[..], &["--format", format, "--out", &name]].concat());
+        assert!(file.status.success(), "{}", String::from_utf8_lossy(&file.stderr));
+        let stdout = render(&[&small[..], &["--format", format, "--out", "-"]].concat());
+        assert_eq!(std::fs::read(&name).unwrap(), stdout.stdout, "{format}");
+    }
+    assert_eq!(
+        std::fs::read(out("fits.png")).unwrap(),
+        render(&["--spp", "4", "--format", "png", "--out", "-"]).stdout
+    );
+    let mut left = files_in(dir.path());
+    left.sort();
+    assert_eq!(left, ["fits.png", "small.p3", "small.pfm", "small.png", "small.ppm"]);
+}
