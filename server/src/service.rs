@@ -84,6 +84,7 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
     };
     let result = match platform::route(&method, &path, req.headers()) {
         Some(Ok(Call::Health)) => Ok(health(state)),
+        Some(Ok(Call::NoIcon)) => Ok(no_icon()),
         Some(Ok(Call::Hook { phase, drain })) => Ok(hook(state, &ctx, phase, drain).await),
         Some(Ok(Call::Initialized)) => {
             info!(platform = ctx.platform.name(), "initializer called");
@@ -515,6 +516,17 @@ async fn hook(state: &State, ctx: &Ctx, phase: &'static str, drain: bool) -> Res
         }
     }
     json_response(StatusCode::OK, &serde_json::json!({"status": "ok", "idle": idle}))
+}
+
+/// The answer to `/favicon.ico`: no icon and no render, cacheable for a day so that a browser
+/// need not ask again.
+fn no_icon() -> Response<Body> {
+    let mut res = json_response(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({"error": "no icon here: browsers ask for /favicon.ico on their own; every other path renders"}),
+    );
+    res.headers_mut().insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    res
 }
 
 fn health(state: &State) -> Response<Body> {

@@ -161,6 +161,28 @@ async fn bad_input_is_a_4xx_json_naming_the_parameter() {
     assert_eq!(res.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
 }
 
+/// Browsers ask for `/favicon.ico` on their own beside any page or image they open; it used to
+/// render a default 1024×768 image each time (a render slot taken, and on FC an instance billed).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browsers_icon_request_renders_nothing() {
+    let srv = start(config()).await;
+    let icon = [("accept", "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8")];
+    for method in ["GET", "HEAD"] {
+        let res = call(srv.addr, method, "/favicon.ico", &icon, "").await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{method}");
+        assert_eq!(res.header("content-type"), "application/json", "{method}");
+        assert_eq!(res.header("cache-control"), "public, max-age=86400", "{method}");
+        assert!(res.header("x-render-spp").is_empty(), "{method}");
+    }
+    let res = get(srv.addr, "/favicon.ico").await;
+    assert!(res.json()["error"].as_str().unwrap().contains("every other path renders"));
+    let res = call(srv.addr, "POST", "/favicon.ico", &[], "").await;
+    assert_eq!((res.status, res.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD"));
+    // Under a path prefix it is a render path like any other.
+    let res = get(srv.addr, "/icons/favicon.ico?width=8&height=6").await;
+    assert_eq!((res.status, res.header("x-render-spp")), (StatusCode::OK, "4"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn platform_calls() {
     let srv = start(config()).await;

@@ -32,7 +32,8 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
         "{chromium} is missing: install Debian's chromium (`apt-get install chromium`, as .ci/run does)"
     );
     node_modules();
-    let srv = Proc::spawn(&[]);
+    // Debug logs a line per request, to see which the browser made.
+    let srv = Proc::spawn(&[("RUST_LOG", "debug")]);
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer");
     std::fs::create_dir_all(&out).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/viewer/viewer.mjs");
@@ -68,6 +69,12 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
     assert_eq!(seen["tab"], serde_json::json!({"contentType": "image/png", "size": [32, 24]}), "{seen}");
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
     assert!(out.join("viewer.png").exists(), "no screenshot");
+    // The page names no icon, so the browser asks for no `/favicon.ico` (as it may for the image
+    // tab opened last); and that path renders nothing (it used to render 1024×768 each time).
+    let lines = srv.lines();
+    let tab = lines.iter().position(|l| l.contains("render requested width=32 height=24")).expect("the tab's render");
+    assert!(!lines[..tab].iter().any(|l| l.contains("path=/favicon.ico")), "the page asked for an icon");
+    assert!(!lines.iter().any(|l| l.contains("render requested width=1024")), "an icon request rendered");
     eprintln!("screenshot: {}", out.join("viewer.png").display());
 }
 

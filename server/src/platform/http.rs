@@ -1,5 +1,6 @@
-//! Plain HTTP, and what every platform shares: `/healthz`. (Every path no platform claims
-//! renders: the render path is the service's, not a platform's.)
+//! Plain HTTP, and what every platform shares: `/healthz`, and `/favicon.ico` answered without a
+//! render. (Every path no platform claims renders: the render path is the service's, not a
+//! platform's.)
 
 use super::{Call, Platform};
 use hyper::{HeaderMap, Method};
@@ -18,6 +19,8 @@ impl Platform for Http {
         match path {
             "/healthz" if *method == Method::GET || *method == Method::HEAD => Some(Ok(Call::Health)),
             "/healthz" => Some(Err("GET, HEAD")),
+            "/favicon.ico" if *method == Method::GET || *method == Method::HEAD => Some(Ok(Call::NoIcon)),
+            "/favicon.ico" => Some(Err("GET, HEAD")),
             _ => None,
         }
     }

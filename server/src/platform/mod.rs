@@ -21,6 +21,9 @@ pub const SYNC_RESPONSE_CAP: u64 = 6_000_000;
 pub enum Call {
     /// `/healthz`: the server's state.
     Health,
+    /// `/favicon.ico`, which browsers ask for on their own beside any page or image they open:
+    /// a 404, where it used to render a default 1024×768 image each time.
+    NoIcon,
     /// A lifecycle hook, answered 200 at once; with `drain`, only once running renders finished
     /// (bounded by the grace period).
     Hook {
