@@ -85,6 +85,7 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
     let result = match platform::route(&method, &path, req.headers()) {
         Some(Ok(Call::Health)) => Ok(health(state)),
         Some(Ok(Call::NoIcon)) => Ok(no_icon()),
+        Some(Ok(Call::Robots)) => Ok(robots()),
         Some(Ok(Call::Hook { phase, drain })) => Ok(hook(state, &ctx, phase, drain).await),
         Some(Ok(Call::Initialized)) => {
             info!(platform = ctx.platform.name(), "initializer called");
@@ -526,6 +527,16 @@ fn no_icon() -> Response<Body> {
         &serde_json::json!({"error": "no icon here: browsers ask for /favicon.ico on their own; every other path renders"}),
     );
     res.headers_mut().insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    res
+}
+
+/// The answer to `/robots.txt`: crawlers keep out. Every other path renders (a default image
+/// takes every core for a quarter of a second), which a crawler would ask for link after link.
+fn robots() -> Response<Body> {
+    let mut res = Response::new(Body::full("User-agent: *\nDisallow: /\n"));
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
     res
 }
 

@@ -183,6 +183,21 @@ async fn a_browsers_icon_request_renders_nothing() {
     assert_eq!((res.status, res.header("x-render-spp")), (StatusCode::OK, "4"));
 }
 
+/// Crawlers read `/robots.txt` first; it used to render a default image like any other path, and
+/// a crawler that found the function's URL would go on asking for renders.
+#[tokio::test(flavor = "multi_thread")]
+async fn crawlers_are_asked_to_keep_out() {
+    let srv = start(config()).await;
+    let res = get(srv.addr, "/robots.txt").await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.header("content-type"), "text/plain; charset=utf-8");
+    assert_eq!(res.header("cache-control"), "public, max-age=86400");
+    assert_eq!(String::from_utf8_lossy(&res.body), "User-agent: *\nDisallow: /\n");
+    assert_eq!(call(srv.addr, "HEAD", "/robots.txt", &[], "").await.status, StatusCode::OK);
+    let res = call(srv.addr, "POST", "/robots.txt", &[], "").await;
+    assert_eq!((res.status, res.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn platform_calls() {
     let srv = start(config()).await;

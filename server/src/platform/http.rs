@@ -1,5 +1,5 @@
-//! Plain HTTP, and what every platform shares: `/healthz`, and `/favicon.ico` answered without a
-//! render. (Every path no platform claims renders: the render path is the service's, not a
+//! Plain HTTP, and what every platform shares: `/healthz`, and `/favicon.ico` and `/robots.txt`
+//! answered without a render. (Every path no platform claims renders: the render path is the service's, not a
 //! platform's.)
 
 use super::{Call, Platform};
@@ -21,6 +21,8 @@ impl Platform for Http {
             "/healthz" => Some(Err("GET, HEAD")),
             "/favicon.ico" if *method == Method::GET || *method == Method::HEAD => Some(Ok(Call::NoIcon)),
             "/favicon.ico" => Some(Err("GET, HEAD")),
+            "/robots.txt" if *method == Method::GET || *method == Method::HEAD => Some(Ok(Call::Robots)),
+            "/robots.txt" => Some(Err("GET, HEAD")),
             _ => None,
         }
     }

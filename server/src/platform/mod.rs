@@ -24,6 +24,9 @@ pub enum Call {
     /// `/favicon.ico`, which browsers ask for on their own beside any page or image they open:
     /// a 404, where it used to render a default 1024×768 image each time.
     NoIcon,
+    /// `/robots.txt`, which crawlers read before anything else: every path here is a render,
+    /// so none is for them.
+    Robots,
     /// A lifecycle hook, answered 200 at once; with `drain`, only once running renders finished
     /// (bounded by the grace period).
     Hook {
