@@ -285,25 +285,45 @@ impl Default for Fanout {
     }
 }
 
+/// A worker URL as messages and logs show it: its credentials (`user:pw@`) and its query (a
+/// gateway's token, say) replaced by `[redacted]`, since `FANOUT_URL` may hold secrets the
+/// server passes on but never shows.
+pub(crate) fn shown_url(u: &str) -> String {
+    let (scheme, rest) = u.split_once("://").map_or(("", u), |(s, r)| (s, r));
+    let (authority, tail) = rest.find(['/', '?', '#']).map_or((rest, ""), |i| rest.split_at(i));
+    let mut shown = if scheme.is_empty() { String::new() } else { format!("{scheme}://") };
+    match authority.rsplit_once('@') {
+        Some((_, host)) => shown += &format!("[redacted]@{host}"),
+        None => shown += authority,
+    }
+    match tail.split_once('?') {
+        Some((path, _)) => shown += &format!("{path}?[redacted]"),
+        None => shown += tail,
+    }
+    shown
+}
+
 /// `FANOUT_URL`: comma-separated absolute http(s) URLs with a host.
 fn fanout_urls(value: &str) -> Result<Vec<String>, ConfigError> {
-    let bad = |reason: String| ConfigError::new("FANOUT_URL", value, reason);
+    let shown_value = value.split(',').map(shown_url).collect::<Vec<_>>().join(",");
+    let bad = |reason: String| ConfigError::new("FANOUT_URL", &shown_value, reason);
     value
         .split(',')
         .map(str::trim)
         .filter(|u| !u.is_empty())
         .map(|u| {
-            let uri: hyper::Uri = u.parse().map_err(|e| bad(format!("`{u}`: {e}")))?;
+            let shown = shown_url(u);
+            let uri: hyper::Uri = u.parse().map_err(|e| bad(format!("`{shown}`: {e}")))?;
             let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
             if !scheme_ok || uri.host().is_none() {
-                return Err(bad(format!("`{u}` is not an absolute http:// or https:// URL")));
+                return Err(bad(format!("`{shown}` is not an absolute http:// or https:// URL")));
             }
             let authority = uri.authority().map_or("", |a| a.as_str());
             // Not sent as credentials by the client (each part forwards the caller's
             // `Authorization` instead), and they would end up in logs.
             if authority.contains('@') {
                 return Err(bad(format!(
-                    "`{u}` holds credentials (user@), which are not sent; each part forwards the caller's \
+                    "`{shown}` holds credentials (user@), which are not sent; each part forwards the caller's \
                      Authorization header"
                 )));
             }
@@ -311,14 +331,14 @@ fn fanout_urls(value: &str) -> Result<Vec<String>, ConfigError> {
             // (An IPv6 address's colons are inside its brackets.)
             let port = authority.rsplit_once(':').map(|(_, p)| p).filter(|p| !p.is_empty() && !p.ends_with(']'));
             if port.is_some() && uri.port_u16().is_none_or(|p| p == 0) {
-                return Err(bad(format!("`{u}`: the port must be from 1 to 65535")));
+                return Err(bad(format!("`{shown}`: the port must be from 1 to 65535")));
             }
             // The query is kept (a gateway's token, say) and each part's parameters follow it:
             // one of those in it too would be given twice, and every part refused.
             let query = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes());
             if let Some((key, _)) = query.into_iter().find(|(k, _)| render::request::Param::from_name(k).is_some()) {
                 return Err(bad(format!(
-                    "`{u}` sets `{key}`, a render parameter each part sets itself; leave it out of the URL"
+                    "`{shown}` sets `{key}`, a render parameter each part sets itself; leave it out of the URL"
                 )));
             }
             Ok(u.to_string())
@@ -743,6 +763,22 @@ mod tests {
         ] {
             assert!(config(&[("FANOUT_URL", bad)]).is_err(), "{bad}");
         }
+        // Credentials and a query are never shown (a start error is logged).
+        for bad in [
+            "http://user:secret@a/",
+            "http://a:99999/x?token=secret",
+            "ftp://a/?token=secret",
+            "http://a/?token=secret&spp=4",
+        ] {
+            let e = config(&[("FANOUT_URL", bad)]).unwrap_err().to_string();
+            assert!(!e.contains("secret") && e.contains("[redacted]"), "{e}");
+        }
+        assert_eq!(
+            shown_url("https://u:p@a.example:8443/x/y?token=1#f"),
+            "https://[redacted]@a.example:8443/x/y?[redacted]"
+        );
+        assert_eq!(shown_url("http://a/b"), "http://a/b");
+        assert_eq!(shown_url("http://[::1]:9000"), "http://[::1]:9000");
         // A render parameter in a worker's query: every part would give it twice.
         for (bad, key) in [("http://w/?spp=4", "spp"), ("http://a/, https://b/x?token=1&%72ows=0-1", "rows")] {
             let e = config(&[("FANOUT_URL", bad)]).unwrap_err().to_string();

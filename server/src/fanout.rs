@@ -513,18 +513,19 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
         c.running_us.fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
     let rows = shared.lock().bands[index].rows;
+    let shown = crate::config::shown_url(&url.to_string());
     let status = head.map_or(0, |(s, _): (StatusCode, Instant)| s.as_u16());
     match &result {
         // Dropping the request closed its connection: the worker stops rendering.
         Ok(()) if superseded => {
-            info!(part = index, %rows, attempt = label, worker = %url, ms = ms(elapsed), bytes = got, "part attempt dropped: another finished the band")
+            info!(part = index, %rows, attempt = label, worker = %shown, ms = ms(elapsed), bytes = got, "part attempt dropped: another finished the band")
         }
         Ok(()) => {
-            info!(part = index, %rows, attempt = label, worker = %url, ms = ms(elapsed), bytes = got, status, "part done");
+            info!(part = index, %rows, attempt = label, worker = %shown, ms = ms(elapsed), bytes = got, status, "part done");
             shared.band_done(index);
         }
         Err(e) => warn!(
-            part = index, %rows, attempt = label, worker = %url, ms = ms(elapsed), bytes = got, status,
+            part = index, %rows, attempt = label, worker = %shown, ms = ms(elapsed), bytes = got, status,
             error = %e.reason, retry = e.retry, "part failed"
         ),
     }

@@ -206,11 +206,13 @@ async fn a_stalled_worker_is_overtaken_by_a_hedged_duplicate() {
     assert!(duplicates.is_some_and(|n| n >= 1), "{lines:#?}");
 }
 
+/// Also: the worker URLs' queries (a gateway's token) are never logged.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_worker_down_is_a_502_naming_the_part_before_the_head() {
     // Two ports that nothing listens on.
     let ports: Vec<_> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    let urls: Vec<String> = ports.iter().map(|l| format!("http://{}/", l.local_addr().unwrap())).collect();
+    let urls: Vec<String> =
+        ports.iter().map(|l| format!("http://{}/w?token=secret-t", l.local_addr().unwrap())).collect();
     drop(ports);
     let urls = urls.join(",");
     let p = Proc::spawn(&[("FANOUT_URL", &urls), ("FANOUT_RETRIES", "2")]);
@@ -220,6 +222,9 @@ async fn every_worker_down_is_a_502_naming_the_part_before_the_head() {
     assert!(j["part"].is_u64() && j["rows"].is_string(), "{j}");
     assert!(j["error"].as_str().unwrap().contains("refused"), "{j}");
     assert_eq!(get(p.addr, "/healthz").await.json()["active"], 0);
+    let lines = p.lines();
+    assert!(lines.iter().any(|l| l.contains("part failed") && l.contains("/w?[redacted]")), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("secret")) && !j.to_string().contains("secret"), "{lines:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
