@@ -407,9 +407,9 @@ fn through_links(out: &Path) -> io::Result<PathBuf> {
 
 /// Takes room for `size` bytes in `file` (empty, new), so that a disk too full for the image fails
 /// now rather than after the render, which may take hours; the file is `size` long afterwards,
-/// and is cut to what was written at the end (PNG and P3 end short of their bound). Where the file system cannot reserve
-/// (`EOPNOTSUPP`: some network and FUSE file systems), nothing is taken and a full disk is found
-/// when the image is written, as before.
+/// and is cut to what was written at the end (PNG and P3 end short of their bound). Where the
+/// file system cannot reserve (`EOPNOTSUPP`: some network and FUSE file systems), nothing is
+/// taken and a full disk is found when the image is written, as before.
 fn reserve(file: &std::fs::File, size: u64) -> io::Result<()> {
     use rustix::io::Errno;
     match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, size) {

@@ -1,6 +1,6 @@
 //! Plain HTTP, and what every platform shares: `/healthz`, and `/favicon.ico` and `/robots.txt`
-//! answered without a render. (Every path no platform claims renders: the render path is the service's, not a
-//! platform's.)
+//! answered without a render. (Every path no platform claims renders: the render path is the
+//! service's, not a platform's.)
 
 use super::{Call, Platform};
 use hyper::{HeaderMap, Method};
