@@ -289,7 +289,7 @@ impl Default for Fanout {
 /// gateway's token, say) replaced by `[redacted]`, since `FANOUT_URL` may hold secrets the
 /// server passes on but never shows.
 pub(crate) fn shown_url(u: &str) -> String {
-    let (scheme, rest) = u.split_once("://").map_or(("", u), |(s, r)| (s, r));
+    let (scheme, rest) = u.split_once("://").unwrap_or(("", u));
     let (authority, tail) = rest.find(['/', '?', '#']).map_or((rest, ""), |i| rest.split_at(i));
     let mut shown = if scheme.is_empty() { String::new() } else { format!("{scheme}://") };
     match authority.rsplit_once('@') {

@@ -82,6 +82,8 @@ type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 pub struct Pool {
     client: HttpsClient,
     urls: Vec<Uri>,
+    /// `urls` as the log shows them (their queries and credentials redacted), made once.
+    shown: Vec<String>,
     next: AtomicUsize,
     settings: Settings,
 }
@@ -94,6 +96,7 @@ impl Pool {
         }
         let urls =
             settings.urls.iter().map(|u| u.parse::<Uri>().map_err(io::Error::other)).collect::<Result<_, _>>()?;
+        let shown = settings.urls.iter().map(|u| crate::config::shown_url(u)).collect();
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -104,14 +107,16 @@ impl Pool {
             .enable_http1()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).build(https);
-        Ok(Some(Arc::new(Pool { client, urls, next: AtomicUsize::new(0), settings: settings.clone() })))
+        Ok(Some(Arc::new(Pool { client, urls, shown, next: AtomicUsize::new(0), settings: settings.clone() })))
     }
 
     /// Where attempt `n` (from 0, hedges counted) at part `index` of a job goes: round-robin from
     /// the job's first endpoint, so a job's parts spread over the list and each retry or hedge of a
-    /// part goes to the next endpoint after the one that failed or stalled.
-    fn url(&self, job: &Job, index: usize, n: usize) -> &Uri {
-        &self.urls[(job.first_url + index + n) % self.urls.len()]
+    /// part goes to the next endpoint after the one that failed or stalled; with the name the log
+    /// shows it by.
+    fn url(&self, job: &Job, index: usize, n: usize) -> (&Uri, &str) {
+        let i = (job.first_url + index + n) % self.urls.len();
+        (&self.urls[i], &self.shown[i])
     }
 }
 
@@ -490,7 +495,7 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
     if *done.borrow() {
         return Ok(());
     }
-    let url = {
+    let (url, shown) = {
         let mut p = shared.lock();
         p.bands[index].attempts += 1;
         pool.url(job, index, p.bands[index].attempts - 1)
@@ -513,7 +518,6 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
         c.running_us.fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
     let rows = shared.lock().bands[index].rows;
-    let shown = crate::config::shown_url(&url.to_string());
     let status = head.map_or(0, |(s, _): (StatusCode, Instant)| s.as_u16());
     match &result {
         // Dropping the request closed its connection: the worker stops rendering.

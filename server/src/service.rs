@@ -519,6 +519,9 @@ async fn hook(state: &State, ctx: &Ctx, phase: &'static str, drain: bool) -> Res
     json_response(StatusCode::OK, &serde_json::json!({"status": "ok", "idle": idle}))
 }
 
+/// `Cache-Control` of the fixed answers to what browsers and crawlers ask for on their own.
+const A_DAY: &str = "public, max-age=86400";
+
 /// The answer to `/favicon.ico`: no icon and no render, cacheable for a day so that a browser
 /// need not ask again.
 fn no_icon() -> Response<Body> {
@@ -526,7 +529,7 @@ fn no_icon() -> Response<Body> {
         StatusCode::NOT_FOUND,
         &serde_json::json!({"error": "no icon here: browsers ask for /favicon.ico on their own; every other path renders"}),
     );
-    res.headers_mut().insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    res.headers_mut().insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static(A_DAY));
     res
 }
 
@@ -536,7 +539,7 @@ fn robots() -> Response<Body> {
     let mut res = Response::new(Body::full("User-agent: *\nDisallow: /\n"));
     let h = res.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    h.insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    h.insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static(A_DAY));
     res
 }
 
