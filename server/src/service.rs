@@ -406,6 +406,12 @@ fn image_headers(h: &mut HeaderMap, req: &RenderRequest) {
         h.insert(CONTENT_TYPE, HeaderValue::from_static(req.format.content_type()));
         let disposition = format!("inline; filename=\"image.{}\"", req.format.extension());
         h.insert(CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ASCII"));
+        // Where the format fixes the size, the length is sent, so that an answer cut short (a
+        // deadline or failure after the head) is seen as such by every client: over HTTP/1.0,
+        // which has no chunked coding, it would otherwise end like a complete image.
+        if let encode::OutputSize::Exact(n) = encode::output_size(req.format, req.width, req.band().len()) {
+            h.insert(CONTENT_LENGTH, n.into());
+        }
     }
     h.insert(HeaderName::from_static(SPP_HEADER), req.effective_spp().into());
     h.insert(HeaderName::from_static(ENGINE_HEADER), HeaderValue::from_static(req.engine.name()));

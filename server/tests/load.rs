@@ -14,7 +14,7 @@ async fn disconnect_cancels_running_and_queued_renders() {
     let srv = start(Config { queue: 4, ..config() }).await;
     let (running, head) = start_get(srv.addr, LONG, "").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(head.contains(&format!("content-length: {}", "P6\n32 2000\n255\n".len() + 32 * 2000 * 3)), "{head}");
 
     // /healthz answers at once while the render saturates the pool.
     for _ in 0..5 {
@@ -85,6 +85,29 @@ async fn deadline_cancels_before_and_after_the_head() {
     let body = tokio::time::timeout(TIMEOUT, res.into_body().collect()).await.expect("body never ended");
     assert!(body.is_err(), "a cancelled render must not end its body cleanly");
     assert!(t.elapsed() < Duration::from_secs(4), "aborted after {:?}", t.elapsed());
+    wait_idle(srv.addr, Duration::from_secs(2)).await;
+
+    // HTTP/1.0 has no chunked coding: the body ends where the connection does, so without a
+    // length the cut-short image ended like a complete one. The length says it is not.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let request = format!("GET {tiny_rows} HTTP/1.0\r\nHost: t\r\nx-scf-timeout: 1\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut got)).await.expect("body never ended").ok();
+    let head_len = got.windows(4).position(|w| w == b"\r\n\r\n").expect("no response head") + 4;
+    let head = String::from_utf8_lossy(&got[..head_len]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.0 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap_or_else(|| panic!("a PPM's length is known before rendering: {head}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(length, "P6\n8 8000\n255\n".len() + 8 * 8000 * 3);
+    let body = &got[head_len..];
+    assert!(body.len() < length, "the deadline cut the image short: {} of {length} bytes", body.len());
     wait_idle(srv.addr, Duration::from_secs(2)).await;
 }
 
