@@ -64,6 +64,18 @@ pub enum AppError {
         /// The cap.
         cap: u64,
     },
+    /// An HTTP/1.0 answer, held whole to send its length, that could exceed what is held.
+    #[error(
+        "over HTTP/1.0 a {format} image is held whole to send its length (HTTP/1.0 has no chunked coding to show where a cut-short one ends); this one could be up to {bytes} bytes, over the {max} bytes held: use HTTP/1.1, format=ppm (whose length is known before rendering), or a smaller width and height"
+    )]
+    HeldTooLarge {
+        /// The format asked for.
+        format: &'static str,
+        /// The bound of the image.
+        bytes: u64,
+        /// The most held.
+        max: u64,
+    },
     /// The request body did not arrive within its time limit.
     #[error("the request body was not complete within {secs} s of its head")]
     BodyTimeout {
@@ -147,6 +159,7 @@ impl AppError {
             AppError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             AppError::BodyTooLarge { .. }
             | AppError::ResponseTooLarge { .. }
+            | AppError::HeldTooLarge { .. }
             | AppError::StreamTooLarge { .. }
             | AppError::FanoutTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
@@ -168,7 +181,7 @@ impl AppError {
             | AppError::BodyEncoded { .. }
             | AppError::FormBody { .. }
             | AppError::GetWithBody => Some("body"),
-            AppError::ResponseTooLarge { .. } => Some("format"),
+            AppError::ResponseTooLarge { .. } | AppError::HeldTooLarge { .. } => Some("format"),
             AppError::StreamTooLarge { .. } | AppError::ProgressiveEvent => Some("progressive"),
             AppError::FanoutOff | AppError::FanoutNested | AppError::FanoutTooLarge { .. } => Some("parts"),
             _ => None,

@@ -51,6 +51,9 @@ struct Ctx {
     part_of: Option<String>,
     /// The caller's `Authorization`, forwarded to a fan-out's parts.
     authorization: Option<HeaderValue>,
+    /// The request is HTTP/1.0: an answer whose length is not known before rendering is held
+    /// whole and sent with its length ([`holds_whole`]).
+    http10: bool,
 }
 
 /// Serves one request; never fails (errors become responses).
@@ -81,6 +84,7 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
             v.chars().filter(|c| c.is_ascii() && is_id_byte(*c as u8)).take(MAX_ID_LEN).collect()
         }),
         authorization: req.headers().get(hyper::header::AUTHORIZATION).cloned(),
+        http10: req.version() == hyper::Version::HTTP_10,
     };
     let result = match platform::route(&method, &path, req.headers()) {
         Some(Ok(Call::Health)) => Ok(health(state)),
@@ -388,10 +392,31 @@ async fn render(
         Ok(Ok(Err(Failure::Part { index, rows, reason }))) => return Err(AppError::PartFailed { index, rows, reason }),
         Ok(Ok(Err(_))) | Ok(Err(_)) => return Err(AppError::RenderFailed),
     }
-    let guard = StreamGuard { _keep: keep, _log: log, bytes: started.bytes };
-    let mut res = Response::new(Body::stream(started.data, guard));
+    let mut body = Body::stream(started.data, keep);
+    if holds_whole(ctx, &req) {
+        // A failure or the deadline is now a proper answer, not a cut-short body.
+        let failed =
+            |_| if Instant::now() >= ctx.deadline { AppError::DeadlineExceeded } else { AppError::RenderFailed };
+        body = Body::full(body.collect().await.map_err(failed)?.to_bytes());
+    }
+    let guard = StreamGuard { _log: log, bytes: started.bytes };
+    let mut res = Response::new(body.with_guard(guard));
     image_headers(res.headers_mut(), &req);
     Ok(res)
+}
+
+/// The most an HTTP/1.0 answer held whole may take (its bound, decided before rendering).
+const HELD_MAX_BYTES: u64 = 1 << 28;
+
+/// Whether the answer to `req` is held whole and sent with its length rather than streamed: over
+/// HTTP/1.0, which has no chunked coding, a body whose length is not sent ends where the
+/// connection does, so a render cut short after the head would end like a complete image. PPM
+/// and PFM send their length before rendering and stream; a progressive stream ends with its
+/// closing boundary.
+fn holds_whole(ctx: &Ctx, req: &RenderRequest) -> bool {
+    ctx.http10
+        && !req.progressive
+        && !matches!(encode::output_size(req.format, req.width, req.band().len()), encode::OutputSize::Exact(_))
 }
 
 /// The headers of an answer to `req`: its type, name, spp, engine and SIMD path (GET's, and
@@ -471,13 +496,17 @@ fn refuse(state: &State, ctx: &Ctx, req: &RenderRequest, enveloped: bool) -> Res
             return Err(AppError::ResponseTooLarge { format: req.format.name(), bytes, cap });
         }
     }
+    let bytes = encode::output_size(req.format, req.width, req.band().len()).bound();
+    if holds_whole(ctx, req) && bytes > HELD_MAX_BYTES {
+        return Err(AppError::HeldTooLarge { format: req.format.name(), bytes, max: HELD_MAX_BYTES });
+    }
     Ok(())
 }
 
-/// Everything a streaming body keeps alive; dropping it cancels the render.
+/// What an image's body keeps until it is dropped (sent, or the client gone): the invocation's
+/// log markers, and the count of bytes its last log line reports. (The render's own guard,
+/// which cancels it when dropped, goes with the stream.)
 struct StreamGuard {
-    /// Cancels the render (or stops the fan-out) when dropped.
-    _keep: Box<dyn Send>,
     _log: Markers,
     bytes: Arc<AtomicU64>,
 }

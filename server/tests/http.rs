@@ -363,6 +363,37 @@ async fn raw_tcp_framing_cases() {
 /// A chunked body holding `{}`.
 const CHUNKED: &str = "2\r\n{}\r\n0\r\n\r\n";
 
+/// HTTP/1.0 has no chunked coding: an answer whose length the format does not fix (P3, PNG) is
+/// held whole and sent with its length, the same bytes as over HTTP/1.1; one too large to hold is
+/// a 413 naming `format`, before rendering. (PPM's is sent up front: `load.rs`.)
+#[tokio::test(flavor = "multi_thread")]
+async fn http10_gets_answers_of_unknown_length_whole_with_their_length() {
+    let srv = start(config()).await;
+    let (head, body) = http10(srv.addr, "GET", &format!("/?{SMALL}"), "").await;
+    assert!(head.starts_with("http/1.0 200"), "{head}");
+    assert_eq!(head_value(&head, "content-length"), Some(body.len().to_string().as_str()), "{head}");
+    assert!(body == std::fs::read(REFERENCE_64X48).unwrap(), "body differs from {REFERENCE_64X48}");
+    let png = "/?width=40&height=30&spp=8&format=png";
+    let (head, body) = http10(srv.addr, "GET", png, "").await;
+    assert_eq!(head_value(&head, "content-length"), Some(body.len().to_string().as_str()), "{head}");
+    assert!(body == get(srv.addr, png).await.body, "HTTP/1.0 and HTTP/1.1 answers differ");
+    // A progressive stream is not held: it ends with its closing boundary.
+    let (head, body) = http10(srv.addr, "GET", "/?width=8&height=8&spp=8&progressive=1", "").await;
+    assert!(head.starts_with("http/1.0 200") && head_value(&head, "content-length").is_none(), "{head}");
+    assert!(body.ends_with(b"--smallpt-frame--\r\n"), "{:?}", String::from_utf8_lossy(&body[body.len() - 40..]));
+    for method in ["GET", "HEAD"] {
+        let (head, body) = http10(srv.addr, method, "/?width=8192&height=8192&format=p3", "").await;
+        assert!(head.starts_with("http/1.0 413"), "{method}: {head}");
+        if method == "GET" {
+            let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(error["param"], "format", "{error}");
+            assert!(error["error"].as_str().unwrap().contains("HTTP/1.1"), "{error}");
+        }
+    }
+    // Over HTTP/1.1 the same request streams.
+    assert_eq!(call(srv.addr, "HEAD", "/?width=8192&height=8192&format=p3", &[], "").await.status, StatusCode::OK);
+}
+
 /// HEAD answers what a GET would, without rendering: the same headers and no body for a good
 /// query, the same 4xx for a bad one, the viewer's head for a browser; it used to be a 405.
 #[tokio::test(flavor = "multi_thread")]

@@ -147,6 +147,25 @@ pub async fn raw(addr: SocketAddr, request: &str) -> (TcpStream, String) {
     (stream, String::from_utf8_lossy(&got).into_owned())
 }
 
+/// An HTTP/1.0 exchange read to the connection's end: the status line and headers (lower-case),
+/// and the body as it arrived, however it ended.
+pub async fn http10(addr: SocketAddr, method: &str, path: &str, extra: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(format!("{method} {path} HTTP/1.0\r\nHost: t\r\n{extra}\r\n").as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    // A connection the server aborts ends in an error after the bytes it sent; they are kept.
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut got)).await.expect("the answer never ended").ok();
+    let head_len = got.windows(4).position(|w| w == b"\r\n\r\n").expect("no response head") + 4;
+    let body = got.split_off(head_len);
+    (String::from_utf8_lossy(&got).to_ascii_lowercase(), body)
+}
+
+/// The value of header `name` (lower-case) in a head as [`http10`] returns it.
+pub fn head_value<'h>(head: &'h str, name: &str) -> Option<&'h str> {
+    head.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
+}
+
 /// Starts a GET of `path` and returns once its response head arrived.
 pub async fn start_get(addr: SocketAddr, path: &str, extra: &str) -> (TcpStream, String) {
     raw(addr, &format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}\r\n")).await
