@@ -370,7 +370,7 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
         }
         if let Some(f) = failure {
             // The body ends in an error, so the connection is aborted rather than an image cut short.
-            let _ = data_tx.blocking_send(Err(io::Error::other(format!("fan-out failed: {f:?}"))));
+            let _ = data_tx.blocking_send(Err(io::Error::other(f)));
         }
     });
     Running { started: Started { head, data, bytes }, guard: Guard { shared, scheduler } }

@@ -68,16 +68,21 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Why a started render did not finish.
-#[derive(Debug, Clone)]
+/// Why a started render did not finish. It also ends the body's stream (as the error's source),
+/// so that an answer held whole can still say why it failed.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Failure {
     /// Cancelled: client gone, or deadline.
+    #[error("cancelled")]
     Cancelled,
     /// The encoder or the channel failed.
+    #[error("output failed: {0}")]
     Io(String),
     /// The render panicked.
+    #[error("panicked: {0}")]
     Panic(String),
     /// A fan-out's part failed for good.
+    #[error("part {index} (rows {rows}) failed: {reason}")]
     Part {
         /// The part's index (0 is the top band).
         index: usize,
@@ -87,6 +92,7 @@ pub enum Failure {
         reason: String,
     },
     /// A fan-out's deadline passed.
+    #[error("the deadline passed")]
     Deadline,
 }
 
@@ -255,7 +261,7 @@ impl Renderer {
             if let Some(f) = failure {
                 // Makes the body end in an error, so hyper aborts the connection rather than
                 // ending a short image cleanly.
-                let _ = data_tx.blocking_send(Err(io::Error::other(format!("render failed: {f:?}"))));
+                let _ = data_tx.blocking_send(Err(io::Error::other(f)));
             }
         });
         Started { head, data, bytes }

@@ -388,21 +388,35 @@ async fn render(
     };
     match tokio::time::timeout_at(ctx.deadline.into(), started.head).await {
         Ok(Ok(Ok(()))) => {}
-        Err(_) | Ok(Ok(Err(Failure::Cancelled | Failure::Deadline))) => return Err(AppError::DeadlineExceeded),
-        Ok(Ok(Err(Failure::Part { index, rows, reason }))) => return Err(AppError::PartFailed { index, rows, reason }),
-        Ok(Ok(Err(_))) | Ok(Err(_)) => return Err(AppError::RenderFailed),
+        Ok(Ok(Err(f))) => return Err(failed(f)),
+        Err(_) => return Err(AppError::DeadlineExceeded),
+        Ok(Err(_)) => return Err(AppError::RenderFailed),
     }
     let mut body = Body::stream(started.data, keep);
     if holds_whole(ctx, &req) {
-        // A failure or the deadline is now a proper answer, not a cut-short body.
-        let failed =
-            |_| if Instant::now() >= ctx.deadline { AppError::DeadlineExceeded } else { AppError::RenderFailed };
-        body = Body::full(body.collect().await.map_err(failed)?.to_bytes());
+        // A failure or the deadline is still a proper answer here, not a cut-short body.
+        body = Body::full(body.collect().await.map_err(ended)?.to_bytes());
     }
     let guard = StreamGuard { _log: log, bytes: started.bytes };
     let mut res = Response::new(body.with_guard(guard));
     image_headers(res.headers_mut(), &req);
     Ok(res)
+}
+
+/// The answer to a render that failed before its answer began.
+fn failed(f: Failure) -> AppError {
+    match f {
+        // Cancelled is the deadline's watchdog, or a client that is gone and reads no answer.
+        Failure::Cancelled | Failure::Deadline => AppError::DeadlineExceeded,
+        Failure::Part { index, rows, reason } => AppError::PartFailed { index, rows, reason },
+        Failure::Io(_) | Failure::Panic(_) => AppError::RenderFailed,
+    }
+}
+
+/// The answer to a body that ended in `e`, when it was held whole: the render's [`Failure`] is
+/// the error's source.
+fn ended(e: std::io::Error) -> AppError {
+    e.into_inner().and_then(|e| e.downcast::<Failure>().ok()).map_or(AppError::RenderFailed, |f| failed(*f))
 }
 
 /// The most an HTTP/1.0 answer held whole may take (its bound, decided before rendering).
@@ -646,6 +660,23 @@ pub fn redacted(headers: &HeaderMap) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body held whole (HTTP/1.0) that ends in a render's failure is answered as that failure
+    /// is before the head: a part's 502 naming it, the deadline's 504, a panic's 500.
+    #[tokio::test]
+    async fn a_held_body_that_fails_answers_its_failure() {
+        let part = Failure::Part { index: 2, rows: "40-60".parse().unwrap(), reason: "refused".into() };
+        for (f, status) in [(part, 502), (Failure::Cancelled, 504), (Failure::Panic("boom".into()), 500)] {
+            let (tx, rx) = tokio::sync::mpsc::channel(2);
+            tx.send(Ok(Bytes::from_static(b"P3\n"))).await.unwrap();
+            tx.send(Err(std::io::Error::other(f))).await.unwrap();
+            let e = Body::stream(rx, ()).collect().await.map_err(ended).unwrap_err();
+            assert_eq!(e.status().as_u16(), status, "{e}");
+            if status == 502 {
+                assert_eq!((e.json()["part"].as_u64(), e.json()["rows"].as_str()), (Some(2), Some("40-60")));
+            }
+        }
+    }
 
     #[test]
     fn secrets_are_redacted() {
