@@ -35,6 +35,7 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
     // Debug logs a line per request, to see which the browser made.
     let srv = Proc::spawn(&[("RUST_LOG", "debug")]);
     let short = Proc::spawn(&[("RENDER_TIMEOUT_SECS", "1")]);
+    let nginx = Nginx::start(short.addr);
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer");
     std::fs::create_dir_all(&out).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/viewer/viewer.mjs");
@@ -42,7 +43,7 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
     let url = format!("http://{}/2016-08-15/proxy/svc/fn/", srv.addr);
     let run = Command::new("node")
         .arg(&script)
-        .args([&url, out.to_str().unwrap(), &format!("http://{}/", short.addr)])
+        .args([&url, out.to_str().unwrap(), &format!("http://{}/", short.addr), &format!("http://{}/", nginx.addr)])
         .env("CHROMIUM", &chromium)
         .output()
         .expect("node runs the browser script");
@@ -70,15 +71,18 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
     assert_eq!(seen["tab"], serde_json::json!({"contentType": "image/png", "size": [32, 24]}), "{seen}");
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
     assert!(out.join("viewer.png").exists(), "no screenshot");
-    // 256×192 at 65536 spp, broken off by the server's 1 s deadline after its first frames.
-    let broken = &seen["brokenOff"];
-    let last = broken["frames"].as_str().unwrap().rsplit(',').next().unwrap();
-    assert!(!last.is_empty() && last != "65536", "{seen}");
-    let error = broken["error"].as_str().unwrap();
-    assert!(
-        error.starts_with(&format!("the render stopped after {last} spp (")) && error.contains("deadline"),
-        "{seen}"
-    );
+    // 256×192 at 65536 spp, broken off by the server's 1 s deadline after its first frames:
+    // directly, and through nginx, which ends the stream cleanly (it used to stay "refining").
+    for broken in [&seen["brokenOff"], &seen["brokenOffProxied"]] {
+        let last = broken["frames"].as_str().unwrap().rsplit(',').next().unwrap();
+        assert!(!last.is_empty() && last != "65536", "{seen}");
+        let error = broken["error"].as_str().unwrap();
+        assert!(
+            error.starts_with(&format!("the render stopped after {last} spp (")) && error.contains("deadline"),
+            "{seen}"
+        );
+    }
+    assert!(seen["brokenOffProxied"]["error"].as_str().unwrap().contains("closing boundary"), "{seen}");
     // The page names no icon, so the browser asks for no `/favicon.ico` (as it may for the image
     // tab opened last); and that path renders nothing (it used to render 1024×768 each time).
     let lines = srv.lines();

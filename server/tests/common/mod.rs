@@ -285,3 +285,66 @@ fn listening_port(line: &str) -> Option<u16> {
     let rest = &line[line.find("0.0.0.0:")? + 8..];
     rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
+
+/// nginx in front of `upstream` with its defaults for a proxied location (HTTP/1.0 to the
+/// server, responses buffered), as a user would put it before the service; stopped when dropped.
+/// Needs Debian's nginx (`.ci/run` installs it); `NGINX` names another binary.
+pub struct Nginx {
+    child: Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nginx {
+    pub fn start(upstream: SocketAddr) -> Nginx {
+        let bin = std::env::var("NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".into());
+        assert!(
+            std::path::Path::new(&bin).exists(),
+            "{bin} is missing: install Debian's nginx (`apt-get install nginx`, as .ci/run does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        // A port free a moment ago; nginx binds it again below.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
+             events {{ worker_connections 64; }}
+             http {{
+                 access_log off;
+                 client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+                 uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+                 server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{upstream}; }} }}
+             }}"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let conf = dir.path().join("nginx.conf");
+        let error_log = dir.path().join("error.log");
+        let mut child = Command::new(&bin)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-e")
+            .arg(&error_log)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let t = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("nginx exited ({status}): {}", std::fs::read_to_string(&error_log).unwrap_or_default());
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "nginx never listened on {addr}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nginx { child, addr, _dir: dir }
+    }
+}

@@ -1,11 +1,12 @@
 // The viewer page in a real browser: headless Chromium (Debian's) driven by playwright-core.
 //   node viewer.mjs <page URL> <output folder> <page URL of a server with a 1 s deadline>
+//                   <the same server's page URL through nginx>
 // Loads the page, picks a size and spp, starts, waits for the last frame, compares the image
 // element's pixels (a canvas read-back) with the one-shot PNG of the same render, and saves a
 // screenshot. Prints one JSON line with what it saw; exits non-zero on any failure.
 import { chromium } from "playwright-core";
 
-const [url, out, shortUrl] = process.argv.slice(2);
+const [url, out, shortUrl, proxiedUrl] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   // Root in CI containers: Chromium's sandbox needs user namespaces it may not have.
@@ -83,18 +84,21 @@ try {
       return img ? [img.naturalWidth, img.naturalHeight] : null;
     }),
   };
-  // A render the server breaks off after its first frames (its deadline) says so on the page.
-  const short = await browser.newPage();
-  await short.goto(shortUrl, { waitUntil: "load", timeout: 30000 });
-  await short.fill("#width", "256");
-  await short.fill("#height", "192");
-  await short.fill("#spp", "65536");
-  await short.click("#start");
-  await short.waitForFunction(() => document.getElementById("state").textContent === "failed", null, { timeout: 20000 });
-  result.brokenOff = {
-    error: await short.textContent("#error"),
-    frames: await short.getAttribute("#view", "data-frames"),
+  // A render the server breaks off after its first frames (its deadline) says so on the page,
+  // directly (the connection aborted) and through nginx (a clean end short of the stream's
+  // closing boundary).
+  const brokenOff = async (pageUrl) => {
+    const short = await browser.newPage();
+    await short.goto(pageUrl, { waitUntil: "load", timeout: 30000 });
+    await short.fill("#width", "256");
+    await short.fill("#height", "192");
+    await short.fill("#spp", "65536");
+    await short.click("#start");
+    await short.waitForFunction(() => document.getElementById("state").textContent === "failed", null, { timeout: 20000 });
+    return { error: await short.textContent("#error"), frames: await short.getAttribute("#view", "data-frames") };
   };
+  result.brokenOff = await brokenOff(shortUrl);
+  result.brokenOffProxied = await brokenOff(proxiedUrl);
 } finally {
   await browser.close();
 }
