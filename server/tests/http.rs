@@ -392,6 +392,17 @@ async fn http10_gets_answers_of_unknown_length_whole_with_their_length() {
     }
     // Over HTTP/1.1 the same request streams.
     assert_eq!(call(srv.addr, "HEAD", "/?width=8192&height=8192&format=p3", &[], "").await.status, StatusCode::OK);
+    // A client that leaves while its answer is held stops the render, as one that leaves a stream.
+    use tokio::io::AsyncWriteExt;
+    let mut held = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    held.write_all(format!("GET {LONG}&format=png HTTP/1.0\r\nHost: t\r\n\r\n").as_bytes()).await.unwrap();
+    let t = Instant::now();
+    while get(srv.addr, "/healthz").await.json()["active"] != 1 {
+        assert!(t.elapsed() < TIMEOUT, "the held render never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(held);
+    wait_idle(srv.addr, Duration::from_secs(5)).await;
 }
 
 /// HEAD answers what a GET would, without rendering: the same headers and no body for a good
