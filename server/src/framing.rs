@@ -93,7 +93,8 @@ pub struct StrictFraming<T> {
     /// When what the client is sending must be complete; `None` while idle.
     deadline: Option<Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
-    /// The 408 being written after a head timed out, and how much of it is out.
+    /// The answer being written in hyper's place (a 408, a refusal of a head, HTTP/2's GOAWAY),
+    /// and how much of it is out.
     refusal: Option<(Vec<u8>, usize)>,
     /// The connection's place among the open ones (closed when evicted while idle).
     slot: Option<Arc<Slot>>,
@@ -133,10 +134,15 @@ impl<T> StrictFraming<T> {
 
     /// Answers the held head with `status` and a JSON error, then ends the connection.
     fn refuse(&mut self, status: &str, why: &str) {
+        self.answer_and_end(refusal(status, why));
+    }
+
+    /// Writes `answer` in place of anything hyper would, then ends the connection.
+    fn answer_and_end(&mut self, answer: Vec<u8>) {
         self.held.clear();
         self.deadline = None;
         self.state = State::Passthrough;
-        self.refusal = Some((refusal(status, why), 0));
+        self.refusal = Some((answer, 0));
     }
 
     /// Makes the connection one of `conns`'s: when evicted between requests (or while its head
@@ -193,6 +199,10 @@ impl<T> StrictFraming<T> {
                         }
                         Inspected::Refused { why, .. } if answer => {
                             self.refuse("400 Bad Request", why);
+                            return;
+                        }
+                        Inspected::Unparsable if answer && self.held.starts_with(H2_PREFACE) => {
+                            self.answer_and_end(h2_refusal());
                             return;
                         }
                         Inspected::Unparsable if answer => {
@@ -369,6 +379,30 @@ fn is_chunked(v: &[u8]) -> bool {
     v.rsplit(|&b| b == b',').next().is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
+/// How an HTTP/2 client begins a connection it knows speaks HTTP/2 (RFC 9113 §3.4), as `curl
+/// --http2-prior-knowledge` does and a gateway set to HTTP/2 towards its backend would.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
+/// The answer to an HTTP/2 client, in HTTP/2 (an HTTP/1.1 400 reads to it as an empty reply):
+/// the server's connection preface (an empty SETTINGS frame), then a GOAWAY with
+/// HTTP_1_1_REQUIRED (RFC 9113 §7), the code made for this, whose debug data says why.
+fn h2_refusal() -> Vec<u8> {
+    const SETTINGS: u8 = 0x4;
+    const GOAWAY: u8 = 0x7;
+    const HTTP_1_1_REQUIRED: u32 = 0xd;
+    let why = b"this server speaks HTTP/1.1 only";
+    // A frame: 24-bit length, type, flags, stream 0.
+    let frame = |kind: u8, payload: &[u8]| {
+        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        f.extend_from_slice(&[kind, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        f
+    };
+    // GOAWAY: the last stream processed (none), the error code, debug data.
+    let goaway = [&0u32.to_be_bytes()[..], &HTTP_1_1_REQUIRED.to_be_bytes(), why].concat();
+    [frame(SETTINGS, &[]), frame(GOAWAY, &goaway)].concat()
+}
+
 /// A response with `status` and a JSON body saying `why`; the connection closes after it.
 fn refusal(status: &str, why: &str) -> Vec<u8> {
     let body = serde_json::json!({ "error": why }).to_string() + "\n";
@@ -384,7 +418,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for StrictFraming<T> {
         let this = self.get_mut();
         loop {
             if let Some((bytes, sent)) = &mut this.refusal {
-                // A timed-out head: write the 408, then end the stream (hyper closes quietly: it
+                // A timed-out or refused head: write the answer, then end the stream (hyper closes quietly: it
                 // has seen none of that request).
                 while *sent < bytes.len() {
                     match ready!(Pin::new(&mut this.io).poll_write(cx, &bytes[*sent..])) {

@@ -147,6 +147,29 @@ async fn shed_requests_cost_no_log_line_each() {
     eprintln!("60 shed requests in {elapsed:?}, {} log lines", lines.len());
 }
 
+/// An HTTP/2 client (prior knowledge: `curl --http2-prior-knowledge`, a gateway set to HTTP/2
+/// towards its backend) read the HTTP/1.1 400 as an empty reply. It is told in HTTP/2: the
+/// server's SETTINGS, then GOAWAY with HTTP_1_1_REQUIRED (curl -v: "GOAWAY, error=13").
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_client_is_told_in_http2_to_use_http11() {
+    let srv = start(config()).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    // The client's preface and its (empty) SETTINGS frame, as a client sends them.
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0").await.unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got)).await.expect("never closed");
+    // Frames (RFC 9113 §4.1): 24-bit length, type, flags, 31-bit stream id, payload.
+    let (settings, rest) = got.split_at(9);
+    assert_eq!(settings, [0, 0, 0, 0x4, 0, 0, 0, 0, 0], "an empty SETTINGS first: {got:?}");
+    let len = u32::from_be_bytes([0, rest[0], rest[1], rest[2]]) as usize;
+    assert_eq!((rest[3], &rest[5..9], rest.len()), (0x7, &[0u8, 0, 0, 0][..], 9 + len), "a GOAWAY: {got:?}");
+    let payload = &rest[9..];
+    assert_eq!(u32::from_be_bytes(payload[4..8].try_into().unwrap()), 0xd, "HTTP_1_1_REQUIRED");
+    assert!(String::from_utf8_lossy(&payload[8..]).contains("HTTP/1.1"), "{got:?}");
+    // HTTP/1.1 on the same server is served.
+    assert_eq!(get(srv.addr, "/healthz").await.status, hyper::StatusCode::OK);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_4xx_has_the_json_body() {
     let srv = start(Config { max_header_bytes: 4096, ..config() }).await;
