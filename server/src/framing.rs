@@ -418,8 +418,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for StrictFraming<T> {
         let this = self.get_mut();
         loop {
             if let Some((bytes, sent)) = &mut this.refusal {
-                // A timed-out or refused head: write the answer, then end the stream (hyper closes quietly: it
-                // has seen none of that request).
+                // A timed-out or refused head: write the answer, then end the stream (hyper closes
+                // quietly: it has seen none of that request).
                 while *sent < bytes.len() {
                     match ready!(Pin::new(&mut this.io).poll_write(cx, &bytes[*sent..])) {
                         Ok(0) | Err(_) => break,
