@@ -5,6 +5,12 @@ use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use render::RequestError;
 
+/// The `Allow` header of a path that takes `methods`: those, and OPTIONS, which every path
+/// answers.
+pub fn allow_header(methods: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("{methods}, OPTIONS")).expect("method names are ASCII")
+}
+
 /// Why a request got no image.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -207,7 +213,7 @@ impl AppError {
         let h = res.headers_mut();
         match self {
             AppError::MethodNotAllowed { allow } => {
-                h.insert(ALLOW, HeaderValue::from_static(allow));
+                h.insert(ALLOW, allow_header(allow));
             }
             AppError::QueueFull { retry_after } => {
                 h.insert(RETRY_AFTER, retry_after.into());

@@ -96,6 +96,7 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
             Ok(json_response(StatusCode::OK, &serde_json::json!({"status": "initialized"})))
         }
         Some(Ok(Call::Event(reply))) => return event(state, &ctx, req, reply).await,
+        Some(Err(allow)) if method == Method::OPTIONS => Ok(options(allow)),
         Some(Err(allow)) => Err(AppError::MethodNotAllowed { allow }),
         None if method == Method::GET && wants_viewer(req.headers(), req.uri().query()) => Ok(vary(viewer())),
         None if method == Method::GET || method == Method::POST => {
@@ -125,9 +126,23 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
             }
         }
         None if method == Method::HEAD => head(state, &ctx, req.headers(), req.uri().query()),
-        None => Err(AppError::MethodNotAllowed { allow: "GET, HEAD, POST" }),
+        None if method == Method::OPTIONS => Ok(options(RENDER_METHODS)),
+        None => Err(AppError::MethodNotAllowed { allow: RENDER_METHODS }),
     };
     result.unwrap_or_else(|e| log_error(e).into_response())
+}
+
+/// What a render path takes.
+const RENDER_METHODS: &str = "GET, HEAD, POST";
+
+/// The answer to OPTIONS on any path: its methods, nothing rendered. Load balancers' default
+/// health checks send it (HAProxy's `option httpchk`: `OPTIONS / HTTP/1.0`), and a 405 marked
+/// the server down. (No CORS headers: a browser's preflight still fails, see the README.)
+fn options(methods: &'static str) -> Response<Body> {
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    res.headers_mut().insert(hyper::header::ALLOW, crate::error::allow_header(methods));
+    res
 }
 
 /// The viewer page, compiled in: one self-contained HTML file.

@@ -140,9 +140,24 @@ async fn bad_input_is_a_4xx_json_naming_the_parameter() {
     for method in ["PUT", "DELETE", "PATCH"] {
         let res = call(srv.addr, method, "/", &[], "").await;
         assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
-        assert_eq!(res.header("allow"), "GET, HEAD, POST");
+        assert_eq!(res.header("allow"), "GET, HEAD, POST, OPTIONS");
         res.json();
     }
+    // OPTIONS is answered on every path, with its methods and nothing rendered: HAProxy's default
+    // health check sends `OPTIONS / HTTP/1.0`, and a 405 marked the server down.
+    for (path, allow) in [("/", "GET, HEAD, POST"), ("/healthz", "GET, HEAD"), ("/invoke", "POST")] {
+        let res = call(srv.addr, "OPTIONS", path, &[], "").await;
+        assert_eq!(
+            (res.status, res.header("allow")),
+            (StatusCode::NO_CONTENT, &*format!("{allow}, OPTIONS")),
+            "{path}"
+        );
+        assert!(res.body.is_empty(), "{path}");
+    }
+    let (head, body) = http10(srv.addr, "OPTIONS", "/", "").await;
+    assert!(head.starts_with("http/1.0 204") && body.is_empty(), "{head}");
+    let (_, head) = raw(srv.addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 204") && head.contains("allow: GET, HEAD, POST, OPTIONS"), "{head}");
     assert_eq!(call(srv.addr, "GET", "/invoke", &[], "").await.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(call(srv.addr, "HEAD", "/invoke", &[], "").await.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(call(srv.addr, "POST", "/healthz", &[], "").await.status, StatusCode::METHOD_NOT_ALLOWED);
@@ -177,7 +192,7 @@ async fn a_browsers_icon_request_renders_nothing() {
     let res = get(srv.addr, "/favicon.ico").await;
     assert!(res.json()["error"].as_str().unwrap().contains("every other path renders"));
     let res = call(srv.addr, "POST", "/favicon.ico", &[], "").await;
-    assert_eq!((res.status, res.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD"));
+    assert_eq!((res.status, res.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD, OPTIONS"));
     // Under a path prefix it is a render path like any other.
     let res = get(srv.addr, "/icons/favicon.ico?width=8&height=6").await;
     assert_eq!((res.status, res.header("x-render-spp")), (StatusCode::OK, "4"));
@@ -195,7 +210,7 @@ async fn crawlers_are_asked_to_keep_out() {
     assert_eq!(String::from_utf8_lossy(&res.body), "User-agent: *\nDisallow: /\n");
     assert_eq!(call(srv.addr, "HEAD", "/robots.txt", &[], "").await.status, StatusCode::OK);
     let res = call(srv.addr, "POST", "/robots.txt", &[], "").await;
-    assert_eq!((res.status, res.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD"));
+    assert_eq!((res.status, res.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD, OPTIONS"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
