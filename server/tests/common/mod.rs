@@ -309,42 +309,49 @@ impl Nginx {
             std::path::Path::new(&bin).exists(),
             "{bin} is missing: install Debian's nginx (`apt-get install nginx`, as .ci/run does)"
         );
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display();
-        // A port free a moment ago; nginx binds it again below.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let conf = format!(
-            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
-             events {{ worker_connections 64; }}
-             http {{
-                 access_log off;
-                 client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
-                 uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-                 server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{upstream}; }} }}
-             }}"
-        );
-        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-        let conf = dir.path().join("nginx.conf");
-        let error_log = dir.path().join("error.log");
-        let mut child = Command::new(&bin)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-e")
-            .arg(&error_log)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let t = Instant::now();
-        while std::net::TcpStream::connect(addr).is_err() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("nginx exited ({status}): {}", std::fs::read_to_string(&error_log).unwrap_or_default());
-            }
-            assert!(t.elapsed() < Duration::from_secs(10), "nginx never listened on {addr}");
-            std::thread::sleep(Duration::from_millis(20));
+        // A port free a moment ago may be taken again before nginx binds it: then another.
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path().display();
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let conf = format!(
+                "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
+                 events {{ worker_connections 64; }}
+                 http {{
+                     access_log off;
+                     client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+                     uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+                     server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{upstream}; }} }}
+                 }}"
+            );
+            let conf_path = dir.path().join("nginx.conf");
+            std::fs::write(&conf_path, conf).unwrap();
+            let error_log = dir.path().join("error.log");
+            let mut child = Command::new(&bin)
+                .arg("-p")
+                .arg(dir.path())
+                .arg("-e")
+                .arg(&error_log)
+                .arg("-c")
+                .arg(&conf_path)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("nginx starts");
+            // nginx writes its pid file once its socket is bound.
+            let t = Instant::now();
+            let exited = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                if dir.path().join("nginx.pid").exists() {
+                    return Nginx { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), _dir: dir };
+                }
+                assert!(t.elapsed() < Duration::from_secs(10), "nginx never started");
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            let log = std::fs::read_to_string(&error_log).unwrap_or_default();
+            assert!(log.contains("Address already in use"), "nginx exited ({exited}): {log}");
         }
-        Nginx { child, addr, _dir: dir }
+        panic!("no free port for nginx in five tries");
     }
 }
