@@ -586,12 +586,12 @@ async fn hook(state: &State, ctx: &Ctx, phase: &'static str, drain: bool) -> Res
 /// `Cache-Control` of the fixed answers to what browsers and crawlers ask for on their own.
 const A_DAY: &str = "public, max-age=86400";
 
-/// The answer to `/favicon.ico`: no icon and no render, cacheable for a day so that a browser
-/// need not ask again.
+/// The answer to `/favicon.ico` and Safari's touch icons: no icon and no render, cacheable for a
+/// day so that a browser need not ask again.
 fn no_icon() -> Response<Body> {
     let mut res = json_response(
         StatusCode::NOT_FOUND,
-        &serde_json::json!({"error": "no icon here: browsers ask for /favicon.ico on their own; every other path renders"}),
+        &serde_json::json!({"error": "no icon here: browsers ask for /favicon.ico and /apple-touch-icon.png on their own; every other path renders"}),
     );
     res.headers_mut().insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static(A_DAY));
     res

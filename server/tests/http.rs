@@ -191,6 +191,13 @@ async fn a_browsers_icon_request_renders_nothing() {
     }
     let res = get(srv.addr, "/favicon.ico").await;
     assert!(res.json()["error"].as_str().unwrap().contains("every other path renders"));
+    // Safari's, when a page is bookmarked, pinned or added to a home screen.
+    for path in
+        ["/apple-touch-icon.png", "/apple-touch-icon-precomposed.png", "/apple-touch-icon-120x120-precomposed.png"]
+    {
+        let res = get(srv.addr, path).await;
+        assert_eq!((res.status, res.header("x-render-spp")), (StatusCode::NOT_FOUND, ""), "{path}");
+    }
     let res = call(srv.addr, "POST", "/favicon.ico", &[], "").await;
     assert_eq!((res.status, res.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD, OPTIONS"));
     // Under a path prefix it is a render path like any other.

@@ -1,4 +1,4 @@
-//! Plain HTTP, and what every platform shares: `/healthz`, and `/favicon.ico` and `/robots.txt`
+//! Plain HTTP, and what every platform shares: `/healthz`, and browsers' icons and `/robots.txt`
 //! answered without a render. (Every path no platform claims renders: the render path is the
 //! service's, not a platform's.)
 
@@ -7,6 +7,17 @@ use hyper::{HeaderMap, Method};
 
 /// Plain HTTP.
 pub struct Http;
+
+/// The icons browsers ask for on their own, at the root whatever the page's path: every browser's
+/// `/favicon.ico`, and Safari's `/apple-touch-icon.png` with its variants (`-precomposed`, sizes
+/// such as `-120x120`), asked for when a page is bookmarked, pinned or added to a home screen.
+fn is_icon(path: &str) -> bool {
+    path == "/favicon.ico"
+        || path
+            .strip_prefix("/apple-touch-icon")
+            .and_then(|p| p.strip_suffix(".png"))
+            .is_some_and(|variant| variant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
 
 impl Platform for Http {
     fn name(&self) -> &'static str {
@@ -19,8 +30,8 @@ impl Platform for Http {
         match path {
             "/healthz" if *method == Method::GET || *method == Method::HEAD => Some(Ok(Call::Health)),
             "/healthz" => Some(Err("GET, HEAD")),
-            "/favicon.ico" if *method == Method::GET || *method == Method::HEAD => Some(Ok(Call::NoIcon)),
-            "/favicon.ico" => Some(Err("GET, HEAD")),
+            p if is_icon(p) && (*method == Method::GET || *method == Method::HEAD) => Some(Ok(Call::NoIcon)),
+            p if is_icon(p) => Some(Err("GET, HEAD")),
             "/robots.txt" if *method == Method::GET || *method == Method::HEAD => Some(Ok(Call::Robots)),
             "/robots.txt" => Some(Err("GET, HEAD")),
             _ => None,
