@@ -88,7 +88,7 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
     };
     let result = match platform::route(&method, &path, req.headers()) {
         Some(Ok(Call::Health)) => Ok(health(state)),
-        Some(Ok(Call::NoIcon)) => Ok(no_icon()),
+        Some(Ok(Call::Nothing { why })) => Ok(nothing(why)),
         Some(Ok(Call::Robots)) => Ok(robots()),
         Some(Ok(Call::Hook { phase, drain })) => Ok(hook(state, &ctx, phase, drain).await),
         Some(Ok(Call::Initialized)) => {
@@ -586,13 +586,11 @@ async fn hook(state: &State, ctx: &Ctx, phase: &'static str, drain: bool) -> Res
 /// `Cache-Control` of the fixed answers to what browsers and crawlers ask for on their own.
 const A_DAY: &str = "public, max-age=86400";
 
-/// The answer to `/favicon.ico` and Safari's touch icons: no icon and no render, cacheable for a
-/// day so that a browser need not ask again.
-fn no_icon() -> Response<Body> {
-    let mut res = json_response(
-        StatusCode::NOT_FOUND,
-        &serde_json::json!({"error": "no icon here: browsers ask for /favicon.ico and /apple-touch-icon.png on their own; every other path renders"}),
-    );
+/// The answer to what agents ask for on their own and the service has none of (icons,
+/// `/.well-known/`): a 404 saying `why` and no render, cacheable for a day so that they need not
+/// ask again.
+fn nothing(why: &str) -> Response<Body> {
+    let mut res = json_response(StatusCode::NOT_FOUND, &serde_json::json!({ "error": why }));
     res.headers_mut().insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static(A_DAY));
     res
 }

@@ -176,8 +176,9 @@ async fn bad_input_is_a_4xx_json_naming_the_parameter() {
     assert_eq!(res.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
 }
 
-/// Browsers ask for `/favicon.ico` on their own beside any page or image they open; it used to
-/// render a default 1024×768 image each time (a render slot taken, and on FC an instance billed).
+/// Browsers ask for `/favicon.ico` on their own beside any page or image they open (and other
+/// agents for `/.well-known/` metadata); each used to render a default 1024×768 image (a render
+/// slot taken, and on FC an instance billed).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browsers_icon_request_renders_nothing() {
     let srv = start(config()).await;
@@ -198,6 +199,19 @@ async fn a_browsers_icon_request_renders_nothing() {
         let res = get(srv.addr, path).await;
         assert_eq!((res.status, res.header("x-render-spp")), (StatusCode::NOT_FOUND, ""), "{path}");
     }
+    // Site metadata agents ask for on their own: Chrome's prefetch proxy and DevTools, scanners.
+    for path in [
+        "/.well-known/traffic-advice",
+        "/.well-known/appspecific/com.chrome.devtools.json",
+        "/.well-known/security.txt",
+    ] {
+        let res = get(srv.addr, path).await;
+        assert_eq!((res.status, res.header("x-render-spp")), (StatusCode::NOT_FOUND, ""), "{path}");
+        assert!(res.json()["error"].as_str().unwrap().contains("no site metadata"), "{path}");
+        assert_eq!(res.header("cache-control"), "public, max-age=86400", "{path}");
+    }
+    let res = call(srv.addr, "POST", "/.well-known/x", &[], "").await;
+    assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
     let res = call(srv.addr, "POST", "/favicon.ico", &[], "").await;
     assert_eq!((res.status, res.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD, OPTIONS"));
     // Under a path prefix it is a render path like any other.

@@ -1,5 +1,5 @@
-//! Plain HTTP, and what every platform shares: `/healthz`, and browsers' icons and `/robots.txt`
-//! answered without a render. (Every path no platform claims renders: the render path is the
+//! Plain HTTP, and what every platform shares: `/healthz`, and browsers' icons, `/.well-known/`
+//! and `/robots.txt` answered without a render. (Every path no platform claims renders: the render path is the
 //! service's, not a platform's.)
 
 use super::{Call, Platform};
@@ -7,6 +7,22 @@ use hyper::{HeaderMap, Method};
 
 /// Plain HTTP.
 pub struct Http;
+
+/// Whether `method` reads (GET or HEAD).
+fn reads(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::HEAD
+}
+
+const NO_ICON: &str =
+    "no icon here: browsers ask for /favicon.ico and /apple-touch-icon.png on their own; every other path renders";
+
+/// Site metadata (RFC 8615), which agents ask for on their own: Chrome's prefetch proxy
+/// (`traffic-advice`) and DevTools (`appspecific/com.chrome.devtools.json`), `security.txt`
+/// scanners, app-link checkers.
+const WELL_KNOWN: &str = "/.well-known/";
+
+const NO_METADATA: &str =
+    "no site metadata here: /.well-known/ is asked for by agents on their own; every other path renders";
 
 /// The icons browsers ask for on their own, at the root whatever the page's path: every browser's
 /// `/favicon.ico`, and Safari's `/apple-touch-icon.png` with its variants (`-precomposed`, sizes
@@ -30,8 +46,9 @@ impl Platform for Http {
         match path {
             "/healthz" if *method == Method::GET || *method == Method::HEAD => Some(Ok(Call::Health)),
             "/healthz" => Some(Err("GET, HEAD")),
-            p if is_icon(p) && (*method == Method::GET || *method == Method::HEAD) => Some(Ok(Call::NoIcon)),
-            p if is_icon(p) => Some(Err("GET, HEAD")),
+            p if (is_icon(p) || p.starts_with(WELL_KNOWN)) && !reads(method) => Some(Err("GET, HEAD")),
+            p if is_icon(p) => Some(Ok(Call::Nothing { why: NO_ICON })),
+            p if p.starts_with(WELL_KNOWN) => Some(Ok(Call::Nothing { why: NO_METADATA })),
             "/robots.txt" if *method == Method::GET || *method == Method::HEAD => Some(Ok(Call::Robots)),
             "/robots.txt" => Some(Err("GET, HEAD")),
             _ => None,

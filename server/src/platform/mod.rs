@@ -21,9 +21,13 @@ pub const SYNC_RESPONSE_CAP: u64 = 6_000_000;
 pub enum Call {
     /// `/healthz`: the server's state.
     Health,
-    /// `/favicon.ico`, which browsers ask for on their own beside any page or image they open:
-    /// a 404, where it used to render a default 1024×768 image each time.
-    NoIcon,
+    /// What browsers and other agents ask for on their own, which the service has none of (an
+    /// icon, `/.well-known/` metadata): a 404 saying `why`, where each used to render a default
+    /// 1024×768 image.
+    Nothing {
+        /// The error message.
+        why: &'static str,
+    },
     /// `/robots.txt`, which crawlers read before anything else: every path here is a render,
     /// so none is for them.
     Robots,
