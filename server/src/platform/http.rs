@@ -1,6 +1,6 @@
 //! Plain HTTP, and what every platform shares: `/healthz`, and browsers' icons, `/.well-known/`
-//! and `/robots.txt` answered without a render. (Every path no platform claims renders: the render path is the
-//! service's, not a platform's.)
+//! and `/robots.txt` answered without a render. (Every path no platform claims renders: the
+//! render path is the service's, not a platform's.)
 
 use super::{Call, Platform};
 use hyper::{HeaderMap, Method};
@@ -13,6 +13,7 @@ fn reads(method: &Method) -> bool {
     *method == Method::GET || *method == Method::HEAD
 }
 
+/// The 404's message for an icon.
 const NO_ICON: &str =
     "no icon here: browsers ask for /favicon.ico and /apple-touch-icon.png on their own; every other path renders";
 
@@ -21,6 +22,7 @@ const NO_ICON: &str =
 /// scanners, app-link checkers.
 const WELL_KNOWN: &str = "/.well-known/";
 
+/// The 404's message for `/.well-known/`.
 const NO_METADATA: &str =
     "no site metadata here: /.well-known/ is asked for by agents on their own; every other path renders";
 
@@ -44,12 +46,12 @@ impl Platform for Http {
     }
     fn route(&self, method: &Method, path: &str, _: &HeaderMap) -> Option<Result<Call, &'static str>> {
         match path {
-            "/healthz" if *method == Method::GET || *method == Method::HEAD => Some(Ok(Call::Health)),
+            "/healthz" if reads(method) => Some(Ok(Call::Health)),
             "/healthz" => Some(Err("GET, HEAD")),
             p if (is_icon(p) || p.starts_with(WELL_KNOWN)) && !reads(method) => Some(Err("GET, HEAD")),
             p if is_icon(p) => Some(Ok(Call::Nothing { why: NO_ICON })),
             p if p.starts_with(WELL_KNOWN) => Some(Ok(Call::Nothing { why: NO_METADATA })),
-            "/robots.txt" if *method == Method::GET || *method == Method::HEAD => Some(Ok(Call::Robots)),
+            "/robots.txt" if reads(method) => Some(Ok(Call::Robots)),
             "/robots.txt" => Some(Err("GET, HEAD")),
             _ => None,
         }
