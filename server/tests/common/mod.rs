@@ -1,4 +1,5 @@
-//! Test helpers: an in-process server on 127.0.0.1:0 and a small real HTTP/1.1 client.
+//! Test helpers: an in-process server on 127.0.0.1:0, a small real HTTP/1.1 client (and raw
+//! HTTP/1.0 exchanges), the server binary as a process, and nginx in front of a server.
 #![allow(dead_code)]
 
 use bytes::Bytes;
