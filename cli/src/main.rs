@@ -3,7 +3,7 @@
 
 use clap::{Arg, ArgAction, ArgMatches, Command, parser::ValueSource};
 use indicatif::{ProgressBar, ProgressStyle};
-use render::encode::{OutputSize, output_size};
+use render::encode::{OutputSize, image_size};
 use render::engine::fast::{SIMD_ENV, SimdPath};
 use render::progressive::render_progressive;
 use render::request::Param;
@@ -221,7 +221,7 @@ fn main() -> ExitCode {
     // bad `--out`, not a failure found at the end.
     // A one-shot image's size is known (PPM, PFM) or bounded (PNG, P3) before rendering: its room
     // on disk is taken first. (A progressive render writes its first frame after one short pass.)
-    let size = (!req.progressive).then(|| output_size(req.format, req.width, req.band().len()));
+    let size = (!req.progressive).then(|| image_size(&req));
     let target = match Target::open(&out, size) {
         Ok(target) => target,
         Err(why) => {

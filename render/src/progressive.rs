@@ -16,7 +16,7 @@
 //! `X-Render-Spp`. A browser's `<img>` shows such a PNG stream frame after frame with no script.
 
 use crate::color::{Rgb, SubpixelSums, resolve};
-use crate::encode::{self, output_size};
+use crate::encode::{self, image_size};
 use crate::engine::fast::Fast;
 use crate::engine::{Cancelled, SceneError};
 use crate::format::{Format, RowOrder};
@@ -173,7 +173,7 @@ pub fn write_end(out: &mut impl Write) -> io::Result<()> {
 /// part header, and the closing boundary (what a platform's response cap is checked against).
 pub fn stream_size_bound(req: &RenderRequest) -> u64 {
     let frames = passes(req.samples_per_subpixel());
-    let image = output_size(req.format, req.width, req.band().len()).bound();
+    let image = image_size(req).bound();
     // The part header with the largest numbers it can hold.
     let header = format!(
         "--{BOUNDARY}\r\nContent-Type: {}\r\nContent-Length: {}\r\nX-Render-Spp: {}\r\n\r\n\r\n",

@@ -443,9 +443,7 @@ const HELD_MAX_BYTES: u64 = 1 << 28;
 /// and PFM send their length before rendering and stream; a progressive stream ends with its
 /// closing boundary.
 fn holds_whole(ctx: &Ctx, req: &RenderRequest) -> bool {
-    ctx.http10
-        && !req.progressive
-        && !matches!(encode::output_size(req.format, req.width, req.band().len()), encode::OutputSize::Exact(_))
+    ctx.http10 && !req.progressive && !matches!(encode::image_size(req), encode::OutputSize::Exact(_))
 }
 
 /// The headers of an answer to `req`: its type, name, spp, engine and SIMD path (GET's, and
@@ -463,7 +461,7 @@ fn image_headers(h: &mut HeaderMap, req: &RenderRequest) {
         // Where the format fixes the size, the length is sent, so that an answer cut short (a
         // deadline or failure after the head) is seen as such by every client: over HTTP/1.0,
         // which has no chunked coding, it would otherwise end like a complete image.
-        if let encode::OutputSize::Exact(n) = encode::output_size(req.format, req.width, req.band().len()) {
+        if let encode::OutputSize::Exact(n) = encode::image_size(req) {
             h.insert(CONTENT_LENGTH, n.into());
         }
     }
@@ -497,8 +495,9 @@ fn fanout_buffer(settings: &crate::config::Fanout, req: &RenderRequest) -> Resul
 
 /// Why `req` cannot be rendered here, found before any work: `parts` without workers, inside a
 /// part or past the coordinator's buffer, or an answer (`enveloped`: base64 in an event's
-/// envelope) over the response cap.
+/// envelope) over the response cap, or an HTTP/1.0 answer too large to hold whole.
 fn refuse(state: &State, ctx: &Ctx, req: &RenderRequest, enveloped: bool) -> Result<(), AppError> {
+    let image = encode::image_size(req).bound();
     if req.parts.is_some() {
         if ctx.part_of.is_some() {
             return Err(AppError::FanoutNested);
@@ -510,11 +509,7 @@ fn refuse(state: &State, ctx: &Ctx, req: &RenderRequest, enveloped: bool) -> Res
     }
     if let Some(cap) = state.config.response_cap_for(ctx.platform.response_cap()) {
         // A progressive render answers every frame.
-        let raw = if req.progressive {
-            progressive::stream_size_bound(req)
-        } else {
-            encode::output_size(req.format, req.width, req.band().len()).bound()
-        };
+        let raw = if req.progressive { progressive::stream_size_bound(req) } else { image };
         // In an envelope: base64 plus the envelope's few fields.
         let bytes = if enveloped { raw.div_ceil(3) * 4 + 256 } else { raw };
         if bytes > cap && req.progressive {
@@ -525,9 +520,8 @@ fn refuse(state: &State, ctx: &Ctx, req: &RenderRequest, enveloped: bool) -> Res
             return Err(AppError::ResponseTooLarge { format: req.format.name(), bytes, cap });
         }
     }
-    let bytes = encode::output_size(req.format, req.width, req.band().len()).bound();
-    if holds_whole(ctx, req) && bytes > HELD_MAX_BYTES {
-        return Err(AppError::HeldTooLarge { format: req.format.name(), bytes, max: HELD_MAX_BYTES });
+    if holds_whole(ctx, req) && image > HELD_MAX_BYTES {
+        return Err(AppError::HeldTooLarge { format: req.format.name(), bytes: image, max: HELD_MAX_BYTES });
     }
     Ok(())
 }

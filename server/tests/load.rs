@@ -76,10 +76,8 @@ async fn deadline_cancels_before_and_after_the_head() {
     // Streaming already: the deadline aborts the connection, the client sees an incomplete body.
     let t = Instant::now();
     let mut conn = Conn::open(srv.addr).await;
-    // Rows of 8 pixels are quick even on a busy machine, so the head comes well before the
-    // one-second platform timeout the request carries.
-    let tiny_rows = "/?width=8&height=8000&spp=4096&engine=classic";
-    let res = conn.send("GET", tiny_rows, &[("x-scf-timeout", "1")], "").await.unwrap();
+    // The head comes well before the one-second platform timeout the request carries.
+    let res = conn.send("GET", CUT, &[("x-scf-timeout", "1")], "").await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     use http_body_util::BodyExt;
     let body = tokio::time::timeout(TIMEOUT, res.into_body().collect()).await.expect("body never ended");
@@ -89,18 +87,18 @@ async fn deadline_cancels_before_and_after_the_head() {
 
     // HTTP/1.0 has no chunked coding: the body ends where the connection does, so without a
     // length the cut-short image ended like a complete one. The length says it is not.
-    let (head, body) = http10(srv.addr, "GET", tiny_rows, "x-scf-timeout: 1\r\n").await;
+    let (head, body) = http10(srv.addr, "GET", CUT, "x-scf-timeout: 1\r\n").await;
     assert!(head.starts_with("http/1.0 200"), "{head}");
     let length: usize = head_value(&head, "content-length")
         .unwrap_or_else(|| panic!("a PPM's length is known before rendering: {head}"))
         .parse()
         .unwrap();
-    assert_eq!(length, "P6\n8 8000\n255\n".len() + 8 * 8000 * 3);
+    assert_eq!(length, CUT_PPM_BYTES);
     assert!(body.len() < length, "the deadline cut the image short: {} of {length} bytes", body.len());
     wait_idle(srv.addr, Duration::from_secs(2)).await;
     // A P3 image's length is known only at its end, so over HTTP/1.0 it is held whole: the
     // deadline is a 504, as before the head, not an image that ends early.
-    let (head, body) = http10(srv.addr, "GET", &format!("{tiny_rows}&format=p3"), "x-scf-timeout: 1\r\n").await;
+    let (head, body) = http10(srv.addr, "GET", &format!("{CUT}&format=p3"), "x-scf-timeout: 1\r\n").await;
     assert!(head.starts_with("http/1.0 504"), "{head}");
     let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert!(error["error"].as_str().unwrap().contains("deadline"), "{error}");

@@ -13,9 +13,6 @@ use hyper::StatusCode;
 use server::Config;
 use std::time::Duration;
 
-/// Rows of 8 pixels at classic spp 4096: the first is quick, the whole far past 1 s.
-const CUT: &str = "/?width=8&height=8000&spp=4096&engine=classic";
-
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_cut_short_behind_nginx_reach_its_client_as_failures() {
     let srv = start(Config { render_timeout: Duration::from_secs(1), ..config() }).await;
@@ -33,7 +30,7 @@ async fn answers_cut_short_behind_nginx_reach_its_client_as_failures() {
     let res = conn.send("GET", CUT, &[], "").await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let length: usize = res.headers()["content-length"].to_str().unwrap().parse().unwrap();
-    assert_eq!(length, "P6\n8 8000\n255\n".len() + 8 * 8000 * 3);
+    assert_eq!(length, CUT_PPM_BYTES);
     let body = tokio::time::timeout(TIMEOUT, res.into_body().collect()).await.expect("body never ended");
     assert!(body.is_err(), "a PPM cut short reached nginx's client as a complete answer");
 

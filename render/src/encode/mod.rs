@@ -17,6 +17,7 @@ pub mod raw;
 
 use crate::color::{Rgb, gamma_steps};
 use crate::format::Format;
+use crate::request::RenderRequest;
 use std::io::{self, Write};
 
 /// An encoder that receives an image one row at a time.
@@ -75,6 +76,11 @@ impl OutputSize {
             OutputSize::Exact(n) | OutputSize::AtMost(n) => n,
         }
     }
+}
+
+/// How large `req`'s image (its band of rows, in its format) can be, known before rendering.
+pub fn image_size(req: &RenderRequest) -> OutputSize {
+    output_size(req.format, req.width, req.band().len())
 }
 
 /// How large `format` at `width`×`height` can be, known before rendering.

@@ -177,6 +177,14 @@ pub async fn start_get(addr: SocketAddr, path: &str, extra: &str) -> (TcpStream,
 /// second.
 pub const LONG: &str = "/?width=32&height=2000&spp=4096&engine=classic";
 
+/// A render a deadline of a second or two cuts short after its head: rows of 8 pixels are quick
+/// even on a busy machine, 8000 of them at classic spp 4096 are not. Its PPM's length in
+/// [`CUT_PPM_BYTES`].
+pub const CUT: &str = "/?width=8&height=8000&spp=4096&engine=classic";
+
+/// The length of [`CUT`]'s whole PPM.
+pub const CUT_PPM_BYTES: usize = "P6\n8 8000\n255\n".len() + 8 * 8000 * 3;
+
 /// Polls /healthz until no render is active; the time it took.
 pub async fn wait_idle(addr: SocketAddr, within: Duration) -> Duration {
     let t = std::time::Instant::now();
