@@ -37,7 +37,7 @@ fn http(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
-    rt.spawn(server::run(listener, server::Config::default(), std::future::pending()));
+    rt.spawn(server::run(listener, server::Config::default(), std::future::pending(), std::future::pending()));
     let req = RenderRequest::from_query(QUERY, &Limits::DEFAULT).unwrap();
     // The same pool size the server uses: every core.
     let pool = rayon::ThreadPoolBuilder::new().build().unwrap();

@@ -20,7 +20,7 @@ async fn main() {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(server::run(listener, server::Config::default(), std::future::pending()));
+    tokio::spawn(server::run(listener, server::Config::default(), std::future::pending(), std::future::pending()));
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap());
 

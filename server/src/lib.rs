@@ -2,7 +2,8 @@
 //! on Alibaba FC, Tencent SCF and Huawei FunctionGraph alike.
 //!
 //! `main` reads the [`Config`] and binds; [`run`] serves a listener until a shutdown future
-//! resolves, so tests and benches run the same server in-process on `127.0.0.1:0`.
+//! resolves (the first signal, [`shutdown_signals`]), so tests and benches run the same server
+//! in-process on `127.0.0.1:0`.
 
 pub mod body;
 pub mod config;
@@ -31,8 +32,14 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting, lets in-flight responses
-/// finish (at most `config.shutdown_grace`) and returns.
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+/// finish (at most `config.shutdown_grace`, or until `force` resolves: a second Ctrl-C) and
+/// returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    force: impl Future<Output = ()>,
+) -> io::Result<()> {
     let renderer = Renderer::new(&config)?;
     info!(
         addr = %listener.local_addr()?,
@@ -110,6 +117,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     tokio::select! {
         () = graceful.shutdown() => info!("all connections closed"),
         () = tokio::time::sleep(grace) => warn!("grace period over; closing the remaining connections"),
+        () = force => warn!("second signal; closing the remaining connections now"),
     }
     Ok(())
 }
@@ -123,13 +131,33 @@ pub fn init_logging(json: bool) {
     let _ = if json { fmt.json().flatten_event(true).try_init() } else { fmt.try_init() };
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Two futures: the first resolves on the first SIGTERM or SIGINT (stop accepting, drain), the
+/// second on the next one. Once a handler is installed a signal no longer ends the process by
+/// itself, so without the second a Ctrl-C pressed again during a long render's drain would be
+/// ignored until the grace period ran out. Call inside the runtime.
+pub fn shutdown_signals() -> io::Result<(impl Future<Output = ()>, impl Future<Output = ()>)> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received"),
-        _ = int.recv() => info!("SIGINT received"),
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (count, seen) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            count.send_modify(|n| *n += 1);
+            info!(signal = name, count = *count.borrow(), "{name} received");
+        }
+    });
+    let nth = move |n: u32| {
+        let mut seen = seen.clone();
+        async move {
+            // Err only if the counting task is gone, which ends nothing: wait on.
+            if seen.wait_for(|&c| c >= n).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    Ok((nth(1), nth(2)))
 }

@@ -1,5 +1,5 @@
 //! The `server` binary: reads the configuration, binds `0.0.0.0:<port>` at once, serves until
-//! SIGTERM/SIGINT, drains and exits 0. Usage: `server [--port N]` (`--help` lists the
+//! SIGTERM/SIGINT, drains (a second signal cuts the drain short) and exits 0. Usage: `server [--port N]` (`--help` lists the
 //! environment variables, `server::ENV`, which README.md mirrors).
 
 use clap::{Arg, Command};
@@ -27,7 +27,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port))).await?;
-        server::run(listener, config, server::shutdown_signal()).await
+        let (shutdown, force) = server::shutdown_signals()?;
+        server::run(listener, config, shutdown, force).await
     });
     // Blocking render drivers that outlived the grace period must not hold the exit.
     runtime.shutdown_background();

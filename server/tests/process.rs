@@ -27,6 +27,36 @@ async fn sigterm_drains_in_flight_responses_and_exits_0() {
     assert!(lines.iter().any(|l| l.contains("SIGTERM")), "{lines:#?}");
 }
 
+/// Ctrl-C twice: the first starts the drain, the second ends it at once rather than after the
+/// grace period (here a minute, and the render would take longer): the in-flight answer is cut
+/// short, which its client sees, and the process exits 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_cuts_the_drain_short() {
+    let p = Proc::spawn(&[("SHUTDOWN_GRACE_SECS", "60")]);
+    // About a minute and a half of rendering on two threads, streamed.
+    let mut conn = Conn::open(p.addr).await;
+    let res = conn.send("GET", "/?width=1024&height=768&spp=4096", &[], "").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    p.signal("INT");
+    let t = std::time::Instant::now();
+    while !p.lines().iter().any(|l| l.contains("draining")) {
+        assert!(t.elapsed() < TIMEOUT, "no drain after SIGINT: {:#?}", p.lines());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    p.signal("INT");
+    use http_body_util::BodyExt;
+    let body = tokio::time::timeout(Duration::from_secs(10), res.into_body().collect()).await;
+    let ended = match body {
+        Ok(Err(_)) => "cut short",
+        Ok(Ok(_)) => "whole",
+        Err(_) => "still open after 10 s",
+    };
+    assert_eq!(ended, "cut short", "the in-flight answer after the second signal");
+    let (code, lines) = tokio::task::spawn_blocking(move || p.wait(Duration::from_secs(10))).await.unwrap();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("second signal")), "{lines:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_are_json_lines_with_the_request_id_and_no_secrets() {
     let p = Proc::spawn(&[

@@ -45,9 +45,14 @@ pub async fn start(config: Config) -> TestServer {
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
-        server::run(listener, config, async {
-            let _ = rx.await;
-        })
+        server::run(
+            listener,
+            config,
+            async {
+                let _ = rx.await;
+            },
+            std::future::pending(),
+        )
         .await
         .unwrap();
     });
