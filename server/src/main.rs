@@ -1,6 +1,7 @@
 //! The `server` binary: reads the configuration, binds `0.0.0.0:<port>` at once, serves until
-//! SIGTERM/SIGINT, drains (a second signal cuts the drain short) and exits 0. Usage: `server [--port N]` (`--help` lists the
-//! environment variables, `server::ENV`, which README.md mirrors).
+//! SIGTERM/SIGINT, drains (a second signal cuts the drain short) and exits 0. Usage: `server
+//! [--port N]` (`--help` lists the environment variables, `server::ENV`, which README.md
+//! mirrors).
 
 use clap::{Arg, Command};
 use std::net::{Ipv4Addr, SocketAddr};
