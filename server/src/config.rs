@@ -72,6 +72,11 @@ pub const ENV: &[EnvVar] = &[
         default: "30",
         meaning: "from a request head's end to its body's end; past it 408 and close",
     },
+    EnvVar {
+        name: "SEND_TIMEOUT_SECS",
+        default: "60",
+        meaning: "longest a response may wait for the client to accept any of it; past it the connection closes and the render stops",
+    },
     EnvVar { name: "MAX_CONNECTIONS", default: "1024", meaning: "open connections; further ones wait in the backlog" },
     EnvVar {
         name: "SHUTDOWN_GRACE_SECS",
@@ -552,6 +557,7 @@ impl Config {
             timeouts: crate::framing::Timeouts {
                 head: secs("HEAD_TIMEOUT_SECS", d.timeouts.head)?,
                 body: secs("BODY_TIMEOUT_SECS", d.timeouts.body)?,
+                send: secs("SEND_TIMEOUT_SECS", d.timeouts.send)?,
             },
             #[cfg(feature = "test-hooks")]
             fault_injection: false,
@@ -652,6 +658,7 @@ mod tests {
             "MAX_HEADER_BYTES",
             "HEAD_TIMEOUT_SECS",
             "BODY_TIMEOUT_SECS",
+            "SEND_TIMEOUT_SECS",
         ] {
             let e = config(&[(name, "0")]).unwrap_err().to_string();
             assert!(e.contains(name) && e.contains("at least 1"), "{e}");
@@ -713,6 +720,7 @@ mod tests {
             ("RENDER_TIMEOUT_SECS", &week),
             ("HEAD_TIMEOUT_SECS", &week),
             ("BODY_TIMEOUT_SECS", &week),
+            ("SEND_TIMEOUT_SECS", &week),
             ("FANOUT_PART_TIMEOUT_SECS", &week),
             ("SHUTDOWN_GRACE_SECS", &week),
             ("RETRY_AFTER_SECS", &week),

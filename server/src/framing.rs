@@ -23,6 +23,13 @@
 //! of its head (with `MAX_BODY_BYTES` that is also a minimum rate); past it the read fails with
 //! `TimedOut`, which the service answers 408. Between requests a kept-alive connection may stay
 //! silent for ever, as FC requires.
+//!
+//! **And for what a client is sent**: a response the client accepts none of for
+//! [`Timeouts::send`] (a paused download, `curl … | less` waiting on its reader) fails its write
+//! with `TimedOut`, so hyper closes the connection and drops the body, which cancels the render
+//! and frees its slot; otherwise the stalled render would hold it until its deadline. The clock
+//! runs only while a write waits, from its first wait after the last progress, as nginx's
+//! `send_timeout` does: a render that has nothing to send yet is not slow.
 
 use crate::conns::Slot;
 use std::future::Future;
@@ -46,11 +53,13 @@ pub struct Timeouts {
     pub head: Duration,
     /// From the end of a head to the end of its body.
     pub body: Duration,
+    /// The longest a write may wait for the client to accept any of it.
+    pub send: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Timeouts {
-        Timeouts { head: Duration::from_secs(10), body: Duration::from_secs(30) }
+        Timeouts { head: Duration::from_secs(10), body: Duration::from_secs(30), send: Duration::from_secs(60) }
     }
 }
 
@@ -93,6 +102,9 @@ pub struct StrictFraming<T> {
     /// When what the client is sending must be complete; `None` while idle.
     deadline: Option<Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// When a write that is waiting must have made progress; `None` while writes go out.
+    send_deadline: Option<Instant>,
+    send_sleep: Option<Pin<Box<Sleep>>>,
     /// The answer being written in hyper's place (a 408, a refusal of a head, HTTP/2's GOAWAY),
     /// and how much of it is out.
     refusal: Option<(Vec<u8>, usize)>,
@@ -114,6 +126,8 @@ impl<T> StrictFraming<T> {
             timeouts,
             deadline: None,
             sleep: None,
+            send_deadline: None,
+            send_sleep: None,
             refusal: None,
             slot: None,
             max_head: 64 * 1024,
@@ -501,22 +515,49 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for StrictFraming<T> {
     }
 }
 
+impl<T> StrictFraming<T> {
+    /// A write's outcome, held to [`Timeouts::send`]: progress (or an error) stops the clock; a
+    /// wait starts it if it is not running, and fails the write once it runs out.
+    fn timed<R>(&mut self, cx: &mut Context<'_>, outcome: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        if outcome.is_ready() {
+            self.send_deadline = None;
+            return outcome;
+        }
+        let deadline = *self.send_deadline.get_or_insert_with(|| Instant::now() + self.timeouts.send);
+        let sleep = self.send_sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
+        ready!(sleep.as_mut().poll(cx));
+        self.send_deadline = None;
+        let limit = self.timeouts.send.as_secs();
+        tracing::warn!(limit_secs = limit, "the client accepted none of a response for its send timeout: closing");
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the client accepted none of the response for {limit} s"),
+        )))
+    }
+}
+
 impl<T: AsyncWrite + Unpin> AsyncWrite for StrictFraming<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let outcome = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.timed(cx, outcome)
     }
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let outcome = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.timed(cx, outcome)
     }
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let outcome = Pin::new(&mut self.io).poll_flush(cx);
+        self.timed(cx, outcome)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)

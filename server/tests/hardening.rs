@@ -12,7 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn quick_limits() -> Config {
-    Config { timeouts: Timeouts { head: Duration::from_secs(1), body: Duration::from_secs(1) }, ..config() }
+    let timeouts = Timeouts { head: Duration::from_secs(1), body: Duration::from_secs(1), ..Timeouts::default() };
+    Config { timeouts, ..config() }
 }
 
 /// Everything the server sends until it closes (bounded in time).
@@ -20,6 +21,41 @@ async fn read_to_close(stream: &mut TcpStream) -> String {
     let mut got = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut got)).await.expect("never closed");
     String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A client that stops reading a render (a paused download, `curl … | less`) is cut once it has
+/// accepted nothing for the send timeout, and its render stops: with one render at a time the
+/// next request is answered, where it used to wait for the stalled render's deadline (15 min).
+/// A render that is slow to produce its first bytes is not cut: the clock runs only while a write
+/// waits on the client.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_is_cut_and_its_render_stopped() {
+    let timeouts = Timeouts { send: Duration::from_secs(1), ..Timeouts::default() };
+    let srv = start(Config { timeouts, concurrency: 1, queue: 4, ..config() }).await;
+    // One row of 2M samples: about 2 s on one thread with nothing to send, then 96 bytes.
+    let t = Instant::now();
+    let slow = get(srv.addr, "/?width=32&height=1&spp=65536&engine=classic").await;
+    assert_eq!((slow.status, slow.body.len()), (StatusCode::OK, "P6\n32 1\n255\n".len() + 32 * 3));
+    assert!(t.elapsed() > timeouts.send, "not slower than the send timeout: {:?}", t.elapsed());
+    // A 48 MB image to a client with a small window that reads the head and then nothing.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(srv.addr).await.unwrap();
+    stalled.write_all(b"GET /?width=4096&height=4096&spp=4 HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let mut head = [0u8; 64];
+    let n = stalled.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200 OK\r\n"), "{}", String::from_utf8_lossy(&head[..n]));
+    // The next render waits behind the stalled one, and then is answered.
+    let t = Instant::now();
+    let next = tokio::time::timeout(Duration::from_secs(10), get(srv.addr, "/?width=8&height=8&spp=4")).await;
+    let next = next.expect("still waiting behind a client that reads nothing");
+    assert_eq!(next.status, StatusCode::OK);
+    eprintln!("answered after {:?}", t.elapsed());
+    // The stalled connection was closed short of its image.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut rest)).await;
+    let read = read.expect("the stalled connection is still open");
+    assert!(read.is_err() || n + rest.len() < 4096 * 4096 * 3, "the whole image arrived: {}", rest.len());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -142,7 +142,7 @@ async fn the_longest_durations_still_serve() {
     let week = server::MAX_DURATION_SECS.to_string();
     let week_ms = (server::MAX_DURATION_SECS * 1000).to_string();
     let mut env: Vec<(&str, &str)> =
-        ["RENDER_TIMEOUT_SECS", "HEAD_TIMEOUT_SECS", "BODY_TIMEOUT_SECS", "SHUTDOWN_GRACE_SECS"]
+        ["RENDER_TIMEOUT_SECS", "HEAD_TIMEOUT_SECS", "BODY_TIMEOUT_SECS", "SEND_TIMEOUT_SECS", "SHUTDOWN_GRACE_SECS"]
             .into_iter()
             .map(|name| (name, week.as_str()))
             .collect();
