@@ -241,6 +241,14 @@ async fn platform_calls() {
     let health = get(a, "/healthz").await;
     assert_eq!((health.status, health.json()["status"].as_str().unwrap()), (StatusCode::OK, "ok"));
     assert_eq!(call(a, "HEAD", "/healthz", &[], "").await.status, StatusCode::OK);
+    // A health check pointed at another usual path is answered too, not given a render.
+    for path in ["/healthz/", "/health", "/health/", "/livez", "/readyz/"] {
+        let health = get(a, path).await;
+        assert_eq!(health.header("content-type"), "application/json", "{path}");
+        assert_eq!(health.json()["status"], "ok", "{path}");
+        let res = call(a, "POST", path, &[], "").await;
+        assert_eq!((res.status, res.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD, OPTIONS"), "{path}");
+    }
     for _ in 0..2 {
         for (method, path) in [("POST", "/initialize"), ("GET", "/pre-freeze"), ("POST", "/pre-freeze")] {
             assert_eq!(call(a, method, path, &[], "").await.status, StatusCode::OK, "{method} {path}");

@@ -1,4 +1,5 @@
-//! Plain HTTP, and what every platform shares: `/healthz`, and browsers' icons, `/.well-known/`
+//! Plain HTTP, and what every platform shares: `/healthz` (and the other usual health paths),
+//! and browsers' icons, `/.well-known/`
 //! and `/robots.txt` answered without a render. (Every path no platform claims renders: the
 //! render path is the service's, not a platform's.)
 
@@ -37,6 +38,15 @@ fn is_icon(path: &str) -> bool {
             .is_some_and(|variant| variant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
+/// The health check's paths: `/healthz`, and the others a health check is commonly pointed at
+/// (`/health`, Kubernetes' `/livez` and `/readyz`), each with or without a trailing slash. Any
+/// other path renders, and a check that renders is worse than none: with `s.yaml`'s
+/// `RENDER_QUEUE: 0` it gets a 503 whenever a render runs, and after five such the platform
+/// restarts the instance, killing that render.
+fn is_health(path: &str) -> bool {
+    matches!(path.strip_suffix('/').unwrap_or(path), "/healthz" | "/health" | "/livez" | "/readyz")
+}
+
 impl Platform for Http {
     fn name(&self) -> &'static str {
         "http"
@@ -46,8 +56,8 @@ impl Platform for Http {
     }
     fn route(&self, method: &Method, path: &str, _: &HeaderMap) -> Option<Result<Call, &'static str>> {
         match path {
-            "/healthz" if reads(method) => Some(Ok(Call::Health)),
-            "/healthz" => Some(Err("GET, HEAD")),
+            p if is_health(p) && reads(method) => Some(Ok(Call::Health)),
+            p if is_health(p) => Some(Err("GET, HEAD")),
             p if (is_icon(p) || p.starts_with(WELL_KNOWN)) && !reads(method) => Some(Err("GET, HEAD")),
             p if is_icon(p) => Some(Ok(Call::Nothing { why: NO_ICON })),
             p if p.starts_with(WELL_KNOWN) => Some(Ok(Call::Nothing { why: NO_METADATA })),
