@@ -171,16 +171,19 @@ fn head(state: &State, ctx: &Ctx, headers: &HeaderMap, query: Option<&str>) -> R
 }
 
 /// The query a GET or HEAD renders, and whether the answer depends on `Accept`. A browser that
-/// leaves out `format` (its Accept names text/html, image/png, image/apng or image/*, and not
-/// PPM) gets PNG, which it can show: opening `/?spp=16` in a tab used to download a PPM file.
-/// Other clients (curl's `*/*`) keep the PPM default.
+/// leaves out `format` (its Accept names text/html, image/png, image/apng, image/webp,
+/// image/avif or image/*, and not PPM) gets PNG, which it can show: opening `/?spp=16` in a tab
+/// used to download a PPM file. WebP and AVIF are there for Firefox's `<img>`, which asks with
+/// `image/avif,image/webp,*/*` alone and was sent a PPM it cannot show; only browsers name them,
+/// and every browser shows PNG. Other clients (curl's `*/*`) keep the PPM default.
 fn negotiated_query<'q>(headers: &HeaderMap, query: &'q str) -> (Cow<'q, str>, bool) {
     let format = Param::Format.name();
     if form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == format) {
         return (Cow::Borrowed(query), false);
     }
     let accepts = |t: &str| accepted_types(headers).any(|a| a.eq_ignore_ascii_case(t));
-    let shows_png = ["text/html", "image/png", "image/apng", "image/*"].iter().any(|t| accepts(t));
+    let shows_png =
+        ["text/html", "image/png", "image/apng", "image/webp", "image/avif", "image/*"].iter().any(|t| accepts(t));
     if !shows_png || accepts(Format::Ppm.content_type()) {
         return (Cow::Borrowed(query), true);
     }
