@@ -1,7 +1,6 @@
 //! Plain HTTP, and what every platform shares: `/healthz` (and the other usual health paths),
-//! and browsers' icons, `/.well-known/`
-//! and `/robots.txt` answered without a render. (Every path no platform claims renders: the
-//! render path is the service's, not a platform's.)
+//! and browsers' icons, `/.well-known/` and `/robots.txt` answered without a render. (Every path
+//! no platform claims renders: the render path is the service's, not a platform's.)
 
 use super::{Call, Platform};
 use hyper::{HeaderMap, Method};
