@@ -161,6 +161,11 @@ pub const ENV: &[EnvVar] = &[
         default: "set by FunctionGraph",
         meaning: "read only to detect FunctionGraph: turns the `auto` response cap on",
     },
+    EnvVar {
+        name: "CORS_ALLOW_ORIGIN",
+        default: "unset: no CORS headers",
+        meaning: "pages of other sites whose scripts may call the service: `*` for any, or origins separated by commas (`https://a.example`)",
+    },
     EnvVar { name: "LOG_FORMAT", default: "text", meaning: "`text`, or `json` for one JSON object per line" },
     EnvVar { name: "RUST_LOG", default: "info", meaning: "log filter (tracing-subscriber EnvFilter syntax)" },
 ];
@@ -227,6 +232,8 @@ pub struct Config {
     pub shed_delay: Duration,
     /// How long a client may take over a request head and a body it has started.
     pub timeouts: crate::framing::Timeouts,
+    /// Which other sites' pages may call the service from a script.
+    pub cors: crate::cors::Cors,
     /// Test hook: a render with seed 65535 panics. Never set from the environment.
     #[cfg(feature = "test-hooks")]
     pub fault_injection: bool,
@@ -253,6 +260,7 @@ impl Default for Config {
             fanout: Fanout::default(),
             shed_delay: Duration::from_millis(50),
             timeouts: crate::framing::Timeouts::default(),
+            cors: crate::cors::Cors::Off,
             #[cfg(feature = "test-hooks")]
             fault_injection: false,
         }
@@ -509,6 +517,10 @@ impl Config {
             let reason = format!("must be from 0 (every core) to {}", render::MAX_THREADS);
             return Err(ConfigError::new("RENDER_THREADS", render_threads.to_string(), reason));
         }
+        let cors = match get("CORS_ALLOW_ORIGIN") {
+            None => crate::cors::Cors::Off,
+            Some(v) => crate::cors::Cors::parse(&v).map_err(|why| ConfigError::new("CORS_ALLOW_ORIGIN", v, why))?,
+        };
         let log_json = match get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
             None => false,
             Some(v) if v == "text" || v == "json" => v == "json",
@@ -559,6 +571,7 @@ impl Config {
                 body: secs("BODY_TIMEOUT_SECS", d.timeouts.body)?,
                 send: secs("SEND_TIMEOUT_SECS", d.timeouts.send)?,
             },
+            cors,
             #[cfg(feature = "test-hooks")]
             fault_injection: false,
         })
@@ -683,6 +696,9 @@ mod tests {
             let e = config(&[("RUST_LOG", bad)]).unwrap_err().to_string();
             assert!(e.contains(&format!("`{word}` is not a level")), "{e}");
         }
+        assert_eq!(config(&[("CORS_ALLOW_ORIGIN", "*")]).unwrap().cors, crate::cors::Cors::Any);
+        let e = config(&[("CORS_ALLOW_ORIGIN", "https://a.example/")]).unwrap_err().to_string();
+        assert!(e.contains("CORS_ALLOW_ORIGIN") && e.contains("is not an origin"), "{e}");
         let e = config(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
         assert!(e.contains("LOG_FORMAT") && e.contains("`text` or `json`"), "{e}");
         // Zero stays meaningful where it is documented: no queue, no retries, no grace.

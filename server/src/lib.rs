@@ -8,6 +8,7 @@
 pub mod body;
 pub mod config;
 pub mod conns;
+pub mod cors;
 pub mod error;
 pub mod fanout;
 pub mod framing;

@@ -60,7 +60,9 @@ struct Ctx {
 pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let id = request_id(req.headers());
     let span = tracing::info_span!("request", id = %id);
+    let cors = state.config.cors.asked(req.method(), req.headers());
     let mut res = dispatch(&state, req, &id).instrument(span).await;
+    state.config.cors.answer(&cors, res.headers_mut());
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
@@ -137,7 +139,8 @@ const RENDER_METHODS: &str = "GET, HEAD, POST";
 
 /// The answer to OPTIONS on any path: its methods, nothing rendered. Load balancers' default
 /// health checks send it (HAProxy's `option httpchk`: `OPTIONS / HTTP/1.0`), and a 405 marked
-/// the server down. (No CORS headers: a browser's preflight still fails, see the README.)
+/// the server down. A browser's CORS preflight is one too: `handle` adds what `CORS_ALLOW_ORIGIN`
+/// allows (`cors`).
 fn options(methods: &'static str) -> Response<Body> {
     let mut res = Response::new(Body::empty());
     *res.status_mut() = StatusCode::NO_CONTENT;

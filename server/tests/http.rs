@@ -522,3 +522,49 @@ async fn a_browser_that_leaves_out_format_gets_png() {
     let res = call(srv.addr, "GET", "/?width=0", &[("accept", tab)], "").await;
     assert_eq!((res.status, res.json()["param"].as_str()), (StatusCode::BAD_REQUEST, Some("width")));
 }
+
+/// CORS, off by default: a page on another site gets no `Access-Control-*` headers, so its
+/// scripts cannot read answers. With `CORS_ALLOW_ORIGIN` every answer (images, refusals, the
+/// health check) carries them, and a preflight gets the path's methods and the headers it asked
+/// for. A listed origin is answered with itself and `Vary: Origin`; an unlisted one with nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_is_off_by_default_and_answers_what_it_allows() {
+    let from_a = [("origin", "https://a.example")];
+    let preflight = [
+        ("origin", "https://a.example"),
+        ("access-control-request-method", "POST"),
+        ("access-control-request-headers", "content-type"),
+    ];
+    let off = start(config()).await;
+    let res = call(off.addr, "GET", "/?width=8&height=6", &from_a, "").await;
+    assert_eq!((res.status, res.headers.get("access-control-allow-origin")), (StatusCode::OK, None));
+    let res = call(off.addr, "OPTIONS", "/", &preflight, "").await;
+    assert_eq!((res.status, res.headers.get("access-control-allow-origin")), (StatusCode::NO_CONTENT, None));
+
+    let any = start(Config { cors: server::cors::Cors::Any, ..config() }).await;
+    for (path, status) in
+        [("/?width=8&height=6", StatusCode::OK), ("/?width=0", StatusCode::BAD_REQUEST), ("/healthz", StatusCode::OK)]
+    {
+        let res = call(any.addr, "GET", path, &from_a, "").await;
+        assert_eq!((res.status, res.header("access-control-allow-origin")), (status, "*"), "{path}");
+        let exposed = res.header("access-control-expose-headers");
+        assert!(exposed.contains("x-render-spp") && exposed.contains("x-request-id"), "{path}: {exposed}");
+    }
+    let res = call(any.addr, "OPTIONS", "/", &preflight, "").await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_eq!(res.header("access-control-allow-origin"), "*");
+    assert_eq!(res.header("access-control-allow-methods"), "GET, HEAD, POST, OPTIONS");
+    assert_eq!(res.header("access-control-allow-headers"), "content-type");
+    assert_eq!(res.header("access-control-max-age"), "86400");
+    let res = call(any.addr, "OPTIONS", "/healthz", &preflight, "").await;
+    assert_eq!(res.header("access-control-allow-methods"), "GET, HEAD, OPTIONS");
+
+    let listed = server::cors::Cors::parse("https://a.example").unwrap();
+    let listed = start(Config { cors: listed, ..config() }).await;
+    let res = call(listed.addr, "GET", "/?width=8&height=6", &from_a, "").await;
+    assert_eq!(res.header("access-control-allow-origin"), "https://a.example");
+    assert!(res.header("vary").contains("origin"), "{:?}", res.headers);
+    let res = call(listed.addr, "GET", "/?width=8&height=6", &[("origin", "https://b.example")], "").await;
+    assert_eq!((res.status, res.headers.get("access-control-allow-origin")), (StatusCode::OK, None));
+    assert!(res.header("vary").contains("origin"), "{:?}", res.headers);
+}

@@ -24,32 +24,41 @@ fn node_modules() {
     assert!(ok, "npm ci in {} failed", dir.display());
 }
 
-#[test]
-fn the_viewer_renders_progressively_in_a_real_browser() {
+/// Runs `tests/viewer/<script>` with `args` in headless Chromium; what it saw, from the JSON
+/// line it prints last.
+fn browser(script: &str, args: &[String]) -> serde_json::Value {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists(),
         "{chromium} is missing: install Debian's chromium (`apt-get install chromium`, as .ci/run does)"
     );
     node_modules();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/viewer").join(script);
+    let run = Command::new("node")
+        .arg(&script)
+        .args(args)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs the browser script");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn the_viewer_renders_progressively_in_a_real_browser() {
     // Debug logs a line per request, to see which the browser made.
     let srv = Proc::spawn(&[("RUST_LOG", "debug")]);
     let short = Proc::spawn(&[("RENDER_TIMEOUT_SECS", "1")]);
     let nginx = Nginx::start(short.addr);
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer");
     std::fs::create_dir_all(&out).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/viewer/viewer.mjs");
     // Under FC 2.0's path prefix, as the page's relative URLs must work there.
     let url = format!("http://{}/2016-08-15/proxy/svc/fn/", srv.addr);
-    let run = Command::new("node")
-        .arg(&script)
-        .args([&url, out.to_str().unwrap(), &format!("http://{}/", short.addr), &format!("http://{}/", nginx.addr)])
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs the browser script");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
-    let seen: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let seen = browser(
+        "viewer.mjs",
+        &[url, out.display().to_string(), format!("http://{}/", short.addr), format!("http://{}/", nginx.addr)],
+    );
     assert_eq!(seen["status"], 200, "{seen}");
     assert_eq!(seen["contentType"], "text/html; charset=utf-8", "{seen}");
     assert_eq!(seen["frames"], serde_json::json!([4, 8, 16, 32, 64]), "every frame shown: {seen}");
@@ -90,6 +99,32 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
     assert!(!lines[..tab].iter().any(|l| l.contains("path=/favicon.ico")), "the page asked for an icon");
     assert!(!lines.iter().any(|l| l.contains("render requested width=1024")), "an icon request rendered");
     eprintln!("screenshot: {}", out.join("viewer.png").display());
+}
+
+/// A script on another site's page (here the viewer page of another server: another port is
+/// another origin) calls the service in a real browser: allowed by `CORS_ALLOW_ORIGIN`, its POST
+/// with a JSON body (preflighted), a refusal's JSON and a progressive stream all read; without
+/// it, the browser blocks the call.
+#[test]
+fn another_sites_page_calls_it_when_cors_allows() {
+    let site = Proc::spawn(&[]);
+    let origin = format!("http://{}", site.addr);
+    let allowing = Proc::spawn(&[("CORS_ALLOW_ORIGIN", &origin)]);
+    let closed = Proc::spawn(&[]);
+    let seen = browser(
+        "cors.mjs",
+        &[format!("{origin}/"), format!("http://{}/", allowing.addr), format!("http://{}/", closed.addr)],
+    );
+    assert_eq!(seen["origin"], origin.as_str(), "{seen}");
+    let png = serde_json::json!({"status": 200, "contentType": "image/png", "spp": "4", "png": true});
+    assert_eq!(seen["allowed"], png, "{seen}");
+    assert_eq!(seen["closed"], serde_json::json!({"error": "TypeError"}), "blocked without CORS: {seen}");
+    assert_eq!(
+        (&seen["refused"]["status"], &seen["refused"]["body"]["param"]),
+        (&serde_json::json!(400), &serde_json::json!("width")),
+        "{seen}"
+    );
+    assert_eq!(seen["frames"], serde_json::json!([4, 8, 16]), "{seen}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
