@@ -462,7 +462,7 @@ fn image_headers(h: &mut HeaderMap, req: &RenderRequest) {
         h.insert(CONTENT_TYPE, HeaderValue::from_str(&progressive::content_type()).expect("ASCII"));
     } else {
         h.insert(CONTENT_TYPE, HeaderValue::from_static(req.format.content_type()));
-        let disposition = format!("inline; filename=\"image.{}\"", req.format.extension());
+        let disposition = format!("inline; filename=\"{}\"", file_name(req));
         h.insert(CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ASCII"));
         // Where the format fixes the size, the length is sent, so that an answer cut short (a
         // deadline or failure after the head) is seen as such by every client: over HTTP/1.0,
@@ -482,6 +482,21 @@ fn image_headers(h: &mut HeaderMap, req: &RenderRequest) {
     if req.parts.is_none() {
         h.insert(HeaderName::from_static(fanout::BUILD_HEADER), HeaderValue::from_static(render::BUILD));
     }
+}
+
+/// The name a saved answer gets (`curl -OJ`, a browser's download or "Save image as"): what was
+/// rendered, so that renders saved side by side keep apart, where each used to be `image.png`.
+/// `smallpt-1024x768-16spp-fast.png`; a seed other than smallpt's own and a band are added
+/// (`-seed7`, `-rows100-200`).
+fn file_name(req: &RenderRequest) -> String {
+    let mut name = format!("smallpt-{}x{}-{}spp-{}", req.width, req.height, req.effective_spp(), req.engine.name());
+    if req.seed != 0 {
+        name += &format!("-seed{}", req.seed);
+    }
+    if let Some(rows) = req.rows {
+        name += &format!("-rows{}-{}", rows.start, rows.end);
+    }
+    format!("{name}.{}", req.format.extension())
 }
 
 /// A fan-out's bands wait at the coordinator until their turn, up to `FANOUT_CONCURRENCY` at

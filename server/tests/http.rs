@@ -19,7 +19,7 @@ async fn get_renders_the_reference_image_streamed() {
     let reference = std::fs::read(REFERENCE_64X48).unwrap();
     assert!(res.body == reference, "body differs from {REFERENCE_64X48}");
     assert_eq!(res.header("content-type"), "image/x-portable-pixmap");
-    assert_eq!(res.header("content-disposition"), "inline; filename=\"image.ppm\"");
+    assert_eq!(res.header("content-disposition"), "inline; filename=\"smallpt-64x48-4spp-classic.ppm\"");
     assert_eq!(res.header("transfer-encoding"), "chunked");
     assert_eq!(res.header("x-render-spp"), "4");
     assert_eq!(res.header("x-render-engine"), "classic");
@@ -38,9 +38,12 @@ async fn post_json_and_any_path_render() {
     let res = get(srv.addr, "/any/path?spp=1&width=8&height=6&engine=classic&format=png").await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.header("content-type"), "image/png");
-    assert_eq!(res.header("content-disposition"), "inline; filename=\"image.png\"");
+    assert_eq!(res.header("content-disposition"), "inline; filename=\"smallpt-8x6-4spp-classic.png\"");
     assert_eq!(res.header("x-render-spp"), "4");
     assert!(res.body == render_local("spp=1&width=8&height=6&engine=classic&format=png"));
+    // A saved answer is named for what it holds (each used to be `image.png`).
+    let res = call(srv.addr, "HEAD", "/?spp=13&width=64&height=48&seed=7&rows=8-40&format=pfm", &[], "").await;
+    assert_eq!(res.header("content-disposition"), "inline; filename=\"smallpt-64x48-16spp-fast-seed7-rows8-40.pfm\"");
     // A POST's query string and body are one set of parameters: the query is not ignored (it
     // used to be: this rendered the default 1024×768), and a parameter in both is refused.
     let res = call(srv.addr, "POST", "/?spp=4&width=64&format=p3", &[], r#"{"height": 48, "engine": "classic"}"#).await;
