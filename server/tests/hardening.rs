@@ -32,10 +32,10 @@ async fn read_to_close(stream: &mut TcpStream) -> String {
 async fn a_client_that_stops_reading_is_cut_and_its_render_stopped() {
     let timeouts = Timeouts { send: Duration::from_secs(1), ..Timeouts::default() };
     let srv = start(Config { timeouts, concurrency: 1, queue: 4, ..config() }).await;
-    // One row of 2M samples: about 2 s on one thread with nothing to send, then 96 bytes.
+    // One row of 3M samples: about 3 s on one thread (Zen 4) with nothing to send, then 144 bytes.
     let t = Instant::now();
-    let slow = get(srv.addr, "/?width=32&height=1&spp=65536&engine=classic").await;
-    assert_eq!((slow.status, slow.body.len()), (StatusCode::OK, "P6\n32 1\n255\n".len() + 32 * 3));
+    let slow = get(srv.addr, "/?width=48&height=1&spp=65536&engine=classic").await;
+    assert_eq!((slow.status, slow.body.len()), (StatusCode::OK, "P6\n48 1\n255\n".len() + 48 * 3));
     assert!(t.elapsed() > timeouts.send, "not slower than the send timeout: {:?}", t.elapsed());
     // A 48 MB image to a client with a small window that reads the head and then nothing.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
