@@ -103,7 +103,8 @@ pub struct Asked {
 }
 
 /// One origin of the list, checked: `http` or `https`, a host, an optional port, nothing else
-/// (browsers send exactly that in `Origin`; a trailing slash or a path would never match).
+/// (browsers send exactly that in `Origin`; a trailing slash or a path would never match), in
+/// the form browsers send: lower case, without the scheme's default port.
 fn origin(text: &str) -> Result<String, String> {
     let bad = |why: &str| Err(format!("`{text}` is not an origin ({why}); write `https://host` or `http://host:port`"));
     let Some((scheme, rest)) = text.split_once("://") else { return bad("no scheme") };
@@ -122,7 +123,9 @@ fn origin(text: &str) -> Result<String, String> {
     {
         return bad("the port must be a number up to 65535");
     }
-    Ok(text.to_ascii_lowercase())
+    let origin = text.to_ascii_lowercase();
+    let default_port = if scheme.eq_ignore_ascii_case("https") { ":443" } else { ":80" };
+    Ok(origin.strip_suffix(default_port).map_or(origin.clone(), str::to_owned))
 }
 
 /// Adds `token` to the answer's `Vary`, beside what it already names.
@@ -160,6 +163,11 @@ mod tests {
             Cors::Origins(vec!["https://a.example".into(), "http://127.0.0.1:8080".into()])
         );
         assert!(Cors::parse("http://[::1]:8080").is_ok());
+        // As a browser writes it: no default port.
+        assert_eq!(
+            Cors::parse("https://a.example:443,http://b.example:80,http://c.example:443").unwrap(),
+            Cors::Origins(vec!["https://a.example".into(), "http://b.example".into(), "http://c.example:443".into()])
+        );
         for bad in [
             "a.example",
             "ftp://a.example",
