@@ -31,17 +31,16 @@ pub enum Cors {
 }
 
 impl Cors {
-    /// Reads `CORS_ALLOW_ORIGIN`'s value: empty for off, `*`, or origins separated by commas.
+    /// Reads `CORS_ALLOW_ORIGIN`'s value: empty for off, `*`, or origins separated by commas
+    /// (empty entries skipped, as in `FANOUT_URL`).
     pub fn parse(value: &str) -> Result<Cors, String> {
         let value = value.trim();
-        if value.is_empty() {
-            return Ok(Cors::Off);
-        }
         if value == "*" {
             return Ok(Cors::Any);
         }
-        let origins = value.split(',').map(|o| origin(o.trim())).collect::<Result<Vec<_>, _>>()?;
-        Ok(Cors::Origins(origins))
+        let origins =
+            value.split(',').map(str::trim).filter(|o| !o.is_empty()).map(origin).collect::<Result<Vec<_>, _>>()?;
+        Ok(if origins.is_empty() { Cors::Off } else { Cors::Origins(origins) })
     }
 
     /// What a request asks of CORS, taken before the request is consumed.
@@ -157,6 +156,8 @@ mod tests {
     #[test]
     fn the_setting_is_off_any_or_a_list_of_origins() {
         assert_eq!(Cors::parse("").unwrap(), Cors::Off);
+        assert_eq!(Cors::parse(" , ").unwrap(), Cors::Off);
+        assert_eq!(Cors::parse("https://a.example,").unwrap(), Cors::Origins(vec!["https://a.example".into()]));
         assert_eq!(Cors::parse(" * ").unwrap(), Cors::Any);
         assert_eq!(
             Cors::parse("https://A.example, http://127.0.0.1:8080").unwrap(),
