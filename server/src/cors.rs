@@ -43,16 +43,6 @@ impl Cors {
         Ok(if origins.is_empty() { Cors::Off } else { Cors::Origins(origins) })
     }
 
-    /// What a request asks of CORS, taken before the request is consumed.
-    pub fn asked(&self, method: &hyper::Method, headers: &HeaderMap) -> Asked {
-        let origin = headers.get(header::ORIGIN).cloned();
-        let preflight = *method == hyper::Method::OPTIONS
-            && origin.is_some()
-            && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-        let request_headers = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
-        Asked { origin, preflight, request_headers }
-    }
-
     /// The `Access-Control-Allow-Origin` value for a call from `origin`, if it may be made.
     fn allow_origin(&self, origin: Option<&HeaderValue>) -> Option<HeaderValue> {
         match self {
@@ -93,12 +83,24 @@ impl Cors {
     }
 }
 
-/// What a request asked of CORS ([`Cors::asked`]).
+/// What a request asks of CORS, taken before the request is consumed.
 #[derive(Clone, Debug, Default)]
 pub struct Asked {
     origin: Option<HeaderValue>,
     preflight: bool,
     request_headers: Option<HeaderValue>,
+}
+
+impl Asked {
+    /// What a request with `method` and `headers` asks.
+    pub fn of(method: &hyper::Method, headers: &HeaderMap) -> Asked {
+        let origin = headers.get(header::ORIGIN).cloned();
+        let preflight = *method == hyper::Method::OPTIONS
+            && origin.is_some()
+            && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        let request_headers = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+        Asked { origin, preflight, request_headers }
+    }
 }
 
 /// One origin of the list, checked: `http` or `https`, a host, an optional port, nothing else
@@ -124,7 +126,10 @@ fn origin(text: &str) -> Result<String, String> {
     }
     let origin = text.to_ascii_lowercase();
     let default_port = if scheme.eq_ignore_ascii_case("https") { ":443" } else { ":80" };
-    Ok(origin.strip_suffix(default_port).map_or(origin.clone(), str::to_owned))
+    if let Some(without) = origin.strip_suffix(default_port) {
+        return Ok(without.to_owned());
+    }
+    Ok(origin)
 }
 
 /// Adds `token` to the answer's `Vary`, beside what it already names.
@@ -186,7 +191,7 @@ mod tests {
 
     #[test]
     fn off_adds_nothing() {
-        let asked = Cors::Off.asked(&Method::GET, &headers(&[("origin", "https://a.example")]));
+        let asked = Asked::of(&Method::GET, &headers(&[("origin", "https://a.example")]));
         let mut res = HeaderMap::new();
         Cors::Off.answer(&asked, &mut res);
         assert!(res.is_empty());
@@ -194,7 +199,7 @@ mod tests {
 
     #[test]
     fn any_origin_reads_the_answer_and_its_headers() {
-        let asked = Cors::Any.asked(&Method::GET, &headers(&[("origin", "https://a.example")]));
+        let asked = Asked::of(&Method::GET, &headers(&[("origin", "https://a.example")]));
         let mut res = HeaderMap::new();
         Cors::Any.answer(&asked, &mut res);
         assert_eq!(res[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
@@ -207,18 +212,18 @@ mod tests {
         let cors = Cors::parse("https://a.example").unwrap();
         let mut res = HeaderMap::new();
         res.insert(header::VARY, HeaderValue::from_static("accept"));
-        cors.answer(&cors.asked(&Method::GET, &headers(&[("origin", "https://a.example")])), &mut res);
+        cors.answer(&Asked::of(&Method::GET, &headers(&[("origin", "https://a.example")])), &mut res);
         assert_eq!(res[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://a.example");
         assert_eq!(res[header::VARY], "accept, origin");
         let mut res = HeaderMap::new();
-        cors.answer(&cors.asked(&Method::GET, &headers(&[("origin", "https://b.example")])), &mut res);
+        cors.answer(&Asked::of(&Method::GET, &headers(&[("origin", "https://b.example")])), &mut res);
         assert!(!res.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
         assert_eq!(res[header::VARY], "origin", "a cache must not give b's answer to a");
     }
 
     #[test]
     fn a_preflight_gets_the_methods_and_headers() {
-        let asked = Cors::Any.asked(
+        let asked = Asked::of(
             &Method::OPTIONS,
             &headers(&[
                 ("origin", "https://a.example"),

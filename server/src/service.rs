@@ -60,7 +60,7 @@ struct Ctx {
 pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let id = request_id(req.headers());
     let span = tracing::info_span!("request", id = %id);
-    let cors = state.config.cors.asked(req.method(), req.headers());
+    let cors = crate::cors::Asked::of(req.method(), req.headers());
     let mut res = dispatch(&state, req, &id).instrument(span).await;
     state.config.cors.answer(&cors, res.headers_mut());
     if let Ok(v) = HeaderValue::from_str(&id) {

@@ -54,15 +54,14 @@ impl Platform for Http {
         false
     }
     fn route(&self, method: &Method, path: &str, _: &HeaderMap) -> Option<Result<Call, &'static str>> {
-        match path {
-            p if is_health(p) && reads(method) => Some(Ok(Call::Health)),
-            p if is_health(p) => Some(Err("GET, HEAD")),
-            p if (is_icon(p) || p.starts_with(WELL_KNOWN)) && !reads(method) => Some(Err("GET, HEAD")),
-            p if is_icon(p) => Some(Ok(Call::Nothing { why: NO_ICON })),
-            p if p.starts_with(WELL_KNOWN) => Some(Ok(Call::Nothing { why: NO_METADATA })),
-            "/robots.txt" if reads(method) => Some(Ok(Call::Robots)),
-            "/robots.txt" => Some(Err("GET, HEAD")),
-            _ => None,
-        }
+        let call = match path {
+            p if is_health(p) => Call::Health,
+            p if is_icon(p) => Call::Nothing { why: NO_ICON },
+            p if p.starts_with(WELL_KNOWN) => Call::Nothing { why: NO_METADATA },
+            "/robots.txt" => Call::Robots,
+            _ => return None,
+        };
+        // Each answers GET and HEAD only.
+        Some(if reads(method) { Ok(call) } else { Err("GET, HEAD") })
     }
 }
