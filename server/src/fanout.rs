@@ -170,6 +170,8 @@ impl Job {
 #[derive(Default)]
 struct Counters {
     retries: AtomicU32,
+    /// Refusals by a busy worker, waited out (not retries).
+    busy: AtomicU32,
     duplicates: AtomicU32,
     /// The sum of every attempt's running time (response head to end): the render time the
     /// parts cost, queueing on a worker excluded.
@@ -344,6 +346,7 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
                 info!(
                     parts = order.len(),
                     retries = c.retries.load(Ordering::Relaxed),
+                    busy = c.busy.load(Ordering::Relaxed),
                     duplicates = c.duplicates.load(Ordering::Relaxed),
                     wall_ms = ms(t0.elapsed()),
                     parts_ms = c.running_us.load(Ordering::Relaxed) as f64 / 1e3,
@@ -451,24 +454,52 @@ async fn schedule(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, order: Ve
 
 /// A band's attempts: the first, then up to `FANOUT_RETRIES` retries with backoff, each on the
 /// next worker, until one (or a hedge) completes the band.
+///
+/// A worker that refuses the part as busy (503 or 429 with `Retry-After`: its queue is full) is
+/// not broken: its refusal is waited out for the `Retry-After` it names and does not count
+/// against the retries, as long as the band has been refused as busy for less than
+/// `FANOUT_PART_TIMEOUT_SECS` — as long as a part may wait in a worker's queue for its head. So a
+/// pool with fewer render slots than `FANOUT_CONCURRENCY` slows a fan-out down instead of failing
+/// it.
 async fn run_band(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, index: usize) -> Result<(), End> {
-    let mut reason = String::new();
-    for n in 0..=pool.settings.retries {
-        if n > 0 {
-            shared.counters.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(backoff(n)).await;
-        }
-        match attempt(&pool, &job, &shared, index, &format!("a{n}")).await {
+    let mut failures = 0;
+    let mut busy_since = None;
+    let mut n = 0;
+    loop {
+        let e = match attempt(&pool, &job, &shared, index, &format!("a{n}")).await {
             Ok(()) => return Ok(()),
-            Err(e) if e.retry => reason = e.reason,
-            Err(e) => {
-                reason = e.reason;
-                break;
+            Err(e) => e,
+        };
+        let busy = e.busy.map(|after| after.max(BACKOFF_FIRST)).filter(|wait| {
+            let since = *busy_since.get_or_insert_with(Instant::now);
+            // Saturating: a worker may name any number of seconds.
+            since.elapsed().saturating_add(*wait) <= pool.settings.part_timeout
+        });
+        let wait = match busy {
+            Some(wait) => {
+                shared.counters.busy.fetch_add(1, Ordering::Relaxed);
+                wait
             }
-        }
+            None if e.retry && failures < pool.settings.retries => {
+                failures += 1;
+                shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+                backoff(failures)
+            }
+            None => {
+                let rows = shared.lock().bands[index].rows;
+                return Err(End::Part { index, rows, reason: e.reason });
+            }
+        };
+        tokio::time::sleep(wait).await;
+        n += 1;
     }
-    let rows = shared.lock().bands[index].rows;
-    Err(End::Part { index, rows, reason })
+}
+
+/// A `Retry-After` in seconds (the form this server and most gateways send; an HTTP date is
+/// treated as absent, so the refusal is an ordinary failure).
+fn retry_after(headers: &hyper::HeaderMap) -> Option<Duration> {
+    let v = headers.get(hyper::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// The wait before retry `n` (from 1).
@@ -480,11 +511,13 @@ fn backoff(n: u32) -> Duration {
 struct AttemptError {
     reason: String,
     retry: bool,
+    /// The worker is busy and named when to come back (503 or 429 with `Retry-After`).
+    busy: Option<Duration>,
 }
 
 impl AttemptError {
     fn retry(reason: impl Into<String>) -> AttemptError {
-        AttemptError { reason: reason.into(), retry: true }
+        AttemptError { reason: reason.into(), retry: true, busy: None }
     }
 }
 
@@ -562,7 +595,7 @@ async fn fetch(
     if let Some(auth) = &job.authorization {
         req = req.header(AUTHORIZATION, auth.clone());
     }
-    let req = req.body(Empty::new()).map_err(|e| AttemptError { reason: e.to_string(), retry: false })?;
+    let req = req.body(Empty::new()).map_err(|e| AttemptError { reason: e.to_string(), retry: false, busy: None })?;
     let timeout = pool.settings.part_timeout;
     let res = tokio::time::timeout(timeout, pool.client.request(req))
         .await
@@ -573,10 +606,13 @@ async fn fetch(
         let s = res.status();
         // A 4xx other than 429 would be the same on every worker: no point in retrying it.
         let retry = s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT;
+        let busy = (s == StatusCode::SERVICE_UNAVAILABLE || s == StatusCode::TOO_MANY_REQUESTS)
+            .then(|| retry_after(res.headers()))
+            .flatten();
         let body = tokio::time::timeout(Duration::from_secs(2), res.into_body().collect()).await;
         let text = body.ok().and_then(|b| b.ok()).map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned());
         let text: String = text.unwrap_or_default().trim().chars().take(300).collect();
-        return Err(AttemptError { reason: format!("worker answered {s}: {text}"), retry });
+        return Err(AttemptError { reason: format!("worker answered {s}: {text}"), retry, busy });
     }
     check_simd(job, shared, index, res.headers())?;
     check_build(shared, index, res.headers())?;
@@ -847,6 +883,20 @@ mod tests {
         for (url, want) in cases {
             assert_eq!(part_uri(&url.parse().unwrap(), q).to_string(), want, "{url}");
         }
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_only() {
+        let headers = |v: &'static str| {
+            let mut h = hyper::HeaderMap::new();
+            h.insert(hyper::header::RETRY_AFTER, HeaderValue::from_static(v));
+            h
+        };
+        assert_eq!(retry_after(&headers("5")), Some(Duration::from_secs(5)));
+        assert_eq!(retry_after(&headers(" 0 ")), Some(Duration::ZERO));
+        assert_eq!(retry_after(&headers("Wed, 21 Oct 2026 07:28:00 GMT")), None);
+        assert_eq!(retry_after(&headers("-1")), None);
+        assert_eq!(retry_after(&hyper::HeaderMap::new()), None);
     }
 
     #[test]

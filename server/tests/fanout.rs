@@ -85,7 +85,7 @@ async fn merged_images_are_byte_identical_for_every_engine_every_format_and_ever
     for w in &c.workers {
         assert!(w.lines().iter().any(|l| l.contains("part_of=") && l.contains(".p")), "a worker had no part");
     }
-    let lines = c.coordinator.lines();
+    let lines = c.coordinator.lines_once(|l| l.contains("fan-out done"));
     assert!(lines.iter().any(|l| l.contains("fan-out done") && l.contains("parts_ms")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("part done") && l.contains("worker=http://127.0.0.1")), "{lines:#?}");
 }
@@ -170,7 +170,7 @@ async fn a_worker_killed_mid_render_has_its_part_retried_elsewhere() {
     let res = res.await.unwrap();
     assert_eq!(res.status, StatusCode::OK);
     assert!(res.body == want.await.unwrap(), "the image after a retry differs");
-    let lines = c.coordinator.lines();
+    let lines = c.coordinator.lines_once(|l| l.contains("fan-out done"));
     assert!(lines.iter().any(|l| l.contains("part failed") && l.contains("retry=true")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("fan-out done") && l.contains("retries=1")), "{lines:#?}");
 }
@@ -194,7 +194,7 @@ async fn a_stalled_worker_is_overtaken_by_a_hedged_duplicate() {
     assert_eq!(res.status, StatusCode::OK);
     assert!(res.body == want.await.unwrap(), "the hedged image differs");
     assert!(t.elapsed() < Duration::from_secs(60), "took {:?}", t.elapsed());
-    let lines = c.coordinator.lines();
+    let lines = c.coordinator.lines_once(|l| l.contains("fan-out done"));
     assert!(lines.iter().any(|l| l.contains("sending a duplicate") && l.contains("part=1")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("part done") && l.contains("attempt=\"hedge\"")), "{lines:#?}");
     // At least the stalled part's duplicate: on two loaded cores another part may be slow
@@ -225,6 +225,47 @@ async fn every_worker_down_is_a_502_naming_the_part_before_the_head() {
     let lines = p.lines();
     assert!(lines.iter().any(|l| l.contains("part failed") && l.contains("/w?[redacted]")), "{lines:#?}");
     assert!(!lines.iter().any(|l| l.contains("secret")) && !j.to_string().contains("secret"), "{lines:#?}");
+}
+
+/// A self-hosted pool with fewer render slots than parts: one worker, one slot, no queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_workers_refusals_are_waited_out_not_counted_as_failures() {
+    let worker = Proc::spawn(&[
+        ("RENDER_THREADS", "1"),
+        ("RENDER_CONCURRENCY", "1"),
+        ("RENDER_QUEUE", "0"),
+        ("SHED_DELAY_MS", "0"),
+        ("RETRY_AFTER_SECS", "1"),
+    ]);
+    let url = format!("http://{}/", worker.addr);
+    // No retries at all: only the waits for a busy worker can finish an image.
+    let coordinator =
+        |timeout| Proc::spawn(&[("FANOUT_URL", &url), ("FANOUT_RETRIES", "0"), ("FANOUT_PART_TIMEOUT_SECS", timeout)]);
+
+    // Busy for minutes with a request of its own: every part is refused with `Retry-After: 1`,
+    // and waited out until the part timeout has passed, then the fan-out fails (no head yet).
+    let (busy, head) = start_get(worker.addr, "/?width=32&height=600&spp=4096&engine=classic", "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let t = Instant::now();
+    let res = get(coordinator("3").addr, "/?width=16&height=8&parts=2").await;
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY, "{:?}", res.body);
+    assert!(res.json()["error"].as_str().unwrap().contains("503"), "{}", res.json());
+    let took = t.elapsed();
+    assert!(took > Duration::from_millis(1500) && took < Duration::from_secs(10), "failed after {took:?}");
+    drop(busy);
+    wait_active(worker.addr, |a| a == 0, Duration::from_secs(5)).await;
+
+    // Four parts of about 0.2 s each at once: one renders, three are refused and come back a
+    // second later, and so on.
+    let coordinator = coordinator("120");
+    let q = "width=48&height=64&spp=256&engine=classic&seed=2";
+    let want = tokio::task::spawn_blocking(move || local(q));
+    let res = get(coordinator.addr, &format!("/?{q}&parts=4")).await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert!(res.body == want.await.unwrap(), "the image differs");
+    let lines = coordinator.lines_once(|l| l.contains("fan-out done"));
+    let done = lines.iter().rfind(|l| l.contains("fan-out done")).expect("a summary line");
+    assert!(done.contains("retries=0") && !done.contains("busy=0"), "{lines:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -272,6 +272,19 @@ impl Proc {
         self.lines.lock().unwrap().clone()
     }
 
+    /// Every stdout line once one satisfies `pred` (polled for up to 5 s: a line logged as a
+    /// response ends may reach the pipe after the client has read the response).
+    pub fn lines_once(&self, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        let t = Instant::now();
+        loop {
+            let lines = self.lines();
+            if lines.iter().any(|l| pred(l)) || t.elapsed() > Duration::from_secs(5) {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits (bounded) for the exit; returns its code and every stdout line.
     pub fn wait(mut self, within: Duration) -> (Option<i32>, Vec<String>) {
         let t = Instant::now();
