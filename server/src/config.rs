@@ -43,7 +43,11 @@ pub const ENV: &[EnvVar] = &[
         default: "0 = available_parallelism (honours the cgroup CPU quota)",
         meaning: "threads of the render pool, at most 1024",
     },
-    EnvVar { name: "RENDER_CONCURRENCY", default: "1", meaning: "renders running at once (each uses the whole pool)" },
+    EnvVar {
+        name: "RENDER_CONCURRENCY",
+        default: "1",
+        meaning: "renders running at once (each uses the whole pool), at most 1024",
+    },
     EnvVar {
         name: "RENDER_QUEUE",
         default: "16",
@@ -61,7 +65,11 @@ pub const ENV: &[EnvVar] = &[
     },
     EnvVar { name: "MAX_BODY_BYTES", default: "1048576", meaning: "largest request body (413)" },
     EnvVar { name: "MAX_URI_BYTES", default: "8192", meaning: "longest path + query (414)" },
-    EnvVar { name: "MAX_HEADER_BYTES", default: "65536", meaning: "largest request head (431)" },
+    EnvVar {
+        name: "MAX_HEADER_BYTES",
+        default: "65536",
+        meaning: "largest request head (431), at most 16777216 (16 MiB)",
+    },
     EnvVar {
         name: "HEAD_TIMEOUT_SECS",
         default: "10",
@@ -77,7 +85,11 @@ pub const ENV: &[EnvVar] = &[
         default: "60",
         meaning: "longest a response may wait for the client to accept any of it; past it the connection closes and the render stops",
     },
-    EnvVar { name: "MAX_CONNECTIONS", default: "1024", meaning: "open connections; further ones wait in the backlog" },
+    EnvVar {
+        name: "MAX_CONNECTIONS",
+        default: "1024",
+        meaning: "open connections; further ones wait in the backlog; at most 1048576 (2²⁰)",
+    },
     EnvVar {
         name: "SHUTDOWN_GRACE_SECS",
         default: "60",
@@ -174,6 +186,14 @@ pub const ENV: &[EnvVar] = &[
 /// function run (FunctionGraph's 259 200 s is the longest). Near `u64::MAX` seconds a deadline
 /// (`Instant::now() + duration`) overflowed and every request panicked.
 pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
+/// The most `RENDER_CONCURRENCY`: each render uses the whole pool, so more at once than there may
+/// be render threads gains nothing (and tokio's semaphore panics past 2⁶¹).
+pub const MAX_CONCURRENCY: usize = render::MAX_THREADS as usize;
+/// The most `MAX_CONNECTIONS`: Linux's default ceiling on a process's open files (`fs.nr_open`).
+pub const MAX_CONNECTIONS: usize = 1 << 20;
+/// The most `MAX_HEADER_BYTES`: 16 MiB, 40 times hyper's default read buffer (a value near
+/// `usize::MAX` overflowed that buffer's size and hyper panicked at start).
+pub const MAX_HEADER_BYTES: usize = 16 << 20;
 
 /// The variables that set the port, first found wins; the `--port` flag overrides them all.
 const PORT_VARS: [&str; 3] = ["PORT", "FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT"];
@@ -441,8 +461,13 @@ impl Config {
             }
             Ok(n)
         }
-        // A limit the engines cannot go past (see `render::request::MAX_DIMENSION`, `MAX_SPP`).
-        fn up_to(name: &'static str, value: Option<String>, default: u32, max: u32) -> Result<u32, ConfigError> {
+        // A limit the engines cannot go past (see `render::request::MAX_DIMENSION`, `MAX_SPP`), or
+        // one past which the server could not start (tokio's semaphores, hyper's buffer size).
+        fn up_to<T>(name: &'static str, value: Option<String>, default: T, max: T) -> Result<T, ConfigError>
+        where
+            T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display,
+            T::Err: std::fmt::Display,
+        {
             let n = positive(name, value.clone(), default)?;
             if n > max {
                 return Err(ConfigError::new(name, value.unwrap_or_default(), format!("must be from 1 to {max}")));
@@ -511,7 +536,7 @@ impl Config {
         };
         let on_capped_platform = get("TENCENTCLOUD_RUNENV").is_some_and(|v| v.eq_ignore_ascii_case("scf"))
             || ["SCF_FUNCTIONNAME", "RUNTIME_FUNC_NAME", "RUNTIME_MAX_RESP_BODY_SIZE"].iter().any(|n| get(n).is_some());
-        let concurrency = positive("RENDER_CONCURRENCY", get("RENDER_CONCURRENCY"), d.concurrency)?;
+        let concurrency = up_to("RENDER_CONCURRENCY", get("RENDER_CONCURRENCY"), d.concurrency, MAX_CONCURRENCY)?;
         let render_threads = num("RENDER_THREADS", get("RENDER_THREADS"), d.render_threads)?;
         if render_threads > render::MAX_THREADS as usize {
             let reason = format!("must be from 0 (every core) to {}", render::MAX_THREADS);
@@ -559,8 +584,8 @@ impl Config {
             on_capped_platform,
             max_body_bytes: num("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), d.max_body_bytes)?,
             max_uri_bytes: positive("MAX_URI_BYTES", get("MAX_URI_BYTES"), d.max_uri_bytes)?,
-            max_header_bytes: positive("MAX_HEADER_BYTES", get("MAX_HEADER_BYTES"), d.max_header_bytes)?,
-            max_connections: positive("MAX_CONNECTIONS", get("MAX_CONNECTIONS"), d.max_connections)?,
+            max_header_bytes: up_to("MAX_HEADER_BYTES", get("MAX_HEADER_BYTES"), d.max_header_bytes, MAX_HEADER_BYTES)?,
+            max_connections: up_to("MAX_CONNECTIONS", get("MAX_CONNECTIONS"), d.max_connections, MAX_CONNECTIONS)?,
             shutdown_grace: Duration::from_secs(grace),
             retry_after_secs: at_most_a_week("RETRY_AFTER_SECS", get("RETRY_AFTER_SECS"), retry_after, 1)?,
             log_json,
@@ -683,6 +708,20 @@ mod tests {
         // The table's text states the limit the code enforces.
         let threads = ENV.iter().find(|v| v.name == "RENDER_THREADS").unwrap();
         assert!(threads.meaning.ends_with(&format!("at most {}", render::MAX_THREADS)), "{}", threads.meaning);
+        // Past these the server could not start (tokio's semaphore, hyper's buffer size panicked).
+        for (name, max) in [
+            ("RENDER_CONCURRENCY", MAX_CONCURRENCY),
+            ("MAX_CONNECTIONS", MAX_CONNECTIONS),
+            ("MAX_HEADER_BYTES", MAX_HEADER_BYTES),
+        ] {
+            assert!(config(&[(name, &max.to_string())]).is_ok(), "{name}={max}");
+            for over in [(max + 1).to_string(), u64::MAX.to_string()] {
+                let e = config(&[(name, &over)]).unwrap_err().to_string();
+                assert!(e.contains(name) && e.contains(&format!("from 1 to {max}")), "{e}");
+            }
+            let meaning = ENV.iter().find(|v| v.name == name).unwrap().meaning;
+            assert!(meaning.contains(&format!("at most {max}")), "{meaning}");
+        }
         let e = config(&[("RENDER_THREADS", "100000")]).unwrap_err().to_string();
         assert!(e.contains("RENDER_THREADS") && e.contains("0 (every core) to 1024"), "{e}");
         assert!(!config(&[("LOG_FORMAT", " Text ")]).unwrap().log_json);
