@@ -9,9 +9,10 @@
 //!   past a proxy that reads only the first).
 //!
 //! The connection's read side passes through [`StrictFraming`], which holds back each request head
-//! until it is complete, and in a head with a defect overwrites the first byte of the offending
-//! header value, so hyper's own parser refuses it with 400 and closes the connection: one
-//! response, nothing behind it read. Bodies are followed to their end — by count for
+//! until it is complete, and answers a head with a defect (or a malformed `Content-Length`) with
+//! a 400 in JSON itself; behind a pipelined request still being answered it overwrites the first
+//! byte of the offending header value instead, so hyper's own parser refuses it with 400. Either
+//! way the connection closes: one response, nothing behind it read. Bodies are followed to their end — by count for
 //! `Content-Length`, chunk by chunk (sizes, data, trailers) for chunked ones — and requests with
 //! `Upgrade` or `CONNECT` are ordinary requests here (the server upgrades nothing), so every head
 //! of a kept-alive connection is checked. Only after a head it cannot parse (which hyper refuses
@@ -361,7 +362,7 @@ fn inspect(buf: &mut [u8], answer: bool) -> Inspected {
         ([(_, v)], None) if is_chunked(v) => State::Chunked(Chunk::Size(Vec::new())),
         // Another coding last: hyper refuses it (400).
         ([_, ..], _) => State::Passthrough,
-        ([], Some((_, v))) => match std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+        ([], Some((_, v))) => match byte_count(v) {
             Some(0) => State::Head,
             Some(n) => State::Body(n),
             None => State::Passthrough,
@@ -373,9 +374,14 @@ fn inspect(buf: &mut [u8], answer: bool) -> Inspected {
     let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(len);
     let target = buf[..line_end].split(|&b| b == b' ').nth(1).unwrap_or_default();
     let bad_target = hyper::Uri::try_from(target).is_err();
-    if answer && (spoil.is_some() || bad_target) {
+    // One `Content-Length` that is not a byte count (`2x`, `+2`, `2, 2`, past 2⁶⁴ − 3): hyper
+    // would refuse it too, with an empty 400 or 431.
+    let bad_length = spoil.is_none() && matches!(lengths.as_slice(), [(_, v)] if byte_count(v).is_none());
+    if answer && (spoil.is_some() || bad_target || bad_length) {
         let why = if spoil.is_some() {
             "ambiguous framing: Content-Length with Transfer-Encoding, or either given twice"
+        } else if bad_length {
+            "Content-Length must be a byte count: digits only, below 2^64 - 2"
         } else {
             "the request target is not a valid URI (non-ASCII bytes must be percent-encoded)"
         };
@@ -386,6 +392,16 @@ fn inspect(buf: &mut [u8], answer: bool) -> Inspected {
         buf[at] = b'\x01';
     }
     Inspected::Complete { len, next }
+}
+
+/// A `Content-Length` value as hyper takes one: digits only, at most hyper's largest length
+/// (`u64::MAX - 2`; the two above it are its markers for chunked and close-delimited bodies).
+fn byte_count(v: &[u8]) -> Option<u64> {
+    let v = v.trim_ascii();
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse::<u64>().ok().filter(|&n| n <= u64::MAX - 2)
 }
 
 /// Whether a `Transfer-Encoding` value ends in `chunked`.
@@ -600,6 +616,16 @@ mod tests {
         let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\n";
         for step in [1, 4, chunked.len()] {
             assert_eq!(run(chunked, step), (chunked.to_vec(), State::Head), "step {step}");
+        }
+    }
+
+    #[test]
+    fn a_content_length_is_digits_only_and_within_hypers_range() {
+        assert_eq!(byte_count(b"0"), Some(0));
+        assert_eq!(byte_count(b" 42 "), Some(42));
+        assert_eq!(byte_count(b"18446744073709551613"), Some(u64::MAX - 2));
+        for bad in [&b""[..], b"+2", b"-1", b"2x", b"2, 2", b"0x10", b"18446744073709551614", b"99999999999999999999"] {
+            assert_eq!(byte_count(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
