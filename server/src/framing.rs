@@ -224,7 +224,15 @@ impl<T> StrictFraming<T> {
                             self.refuse("400 Bad Request", "the request head is not valid HTTP/1.1");
                             return;
                         }
-                        Inspected::Partial | Inspected::Unparsable | Inspected::Refused { .. } => {
+                        Inspected::TooManyHeaders if answer => {
+                            let why = format!("the request head has more than {MAX_HEADERS} header fields");
+                            self.refuse("431 Request Header Fields Too Large", &why);
+                            return;
+                        }
+                        Inspected::Partial
+                        | Inspected::Unparsable
+                        | Inspected::TooManyHeaders
+                        | Inspected::Refused { .. } => {
                             self.ready.append(&mut self.held);
                             self.state = State::Passthrough;
                             self.deadline = None;
@@ -314,6 +322,8 @@ fn follow_chunk(chunk: &mut Chunk, data: &[u8]) -> (usize, Option<State>) {
 enum Inspected {
     Partial,
     Unparsable,
+    /// More than [`MAX_HEADERS`] header fields (hyper's own limit too).
+    TooManyHeaders,
     /// A head of `len` bytes to refuse (ambiguous framing, a target that is not a URI), and why.
     Refused {
         len: usize,
@@ -334,6 +344,7 @@ fn inspect(buf: &mut [u8], answer: bool) -> Inspected {
     let len = match req.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Inspected::Partial,
+        Err(httparse::Error::TooManyHeaders) => return Inspected::TooManyHeaders,
         Err(_) => return Inspected::Unparsable,
     };
     let base = buf.as_ptr() as usize;
@@ -377,11 +388,15 @@ fn inspect(buf: &mut [u8], answer: bool) -> Inspected {
     // One `Content-Length` that is not a byte count (`2x`, `+2`, `2, 2`, past 2⁶⁴ − 3): hyper
     // would refuse it too, with an empty 400 or 431.
     let bad_length = spoil.is_none() && matches!(lengths.as_slice(), [(_, v)] if byte_count(v).is_none());
-    if answer && (spoil.is_some() || bad_target || bad_length) {
+    // A body in a coding other than chunked last has no length to read (hyper: an empty 400).
+    let bad_coding = spoil.is_none() && matches!(encodings.as_slice(), [(_, v)] if !is_chunked(v));
+    if answer && (spoil.is_some() || bad_target || bad_length || bad_coding) {
         let why = if spoil.is_some() {
             "ambiguous framing: Content-Length with Transfer-Encoding, or either given twice"
         } else if bad_length {
             "Content-Length must be a byte count: digits only, below 2^64 - 2"
+        } else if bad_coding {
+            "Transfer-Encoding must end in `chunked` (no other coding is read)"
         } else {
             "the request target is not a valid URI (non-ASCII bytes must be percent-encoded)"
         };

@@ -407,6 +407,19 @@ async fn raw_tcp_framing_cases() {
         let statuses: Vec<&str> = all.match_indices("HTTP/1.1 ").map(|(i, _)| &all[i + 9..i + 12]).collect();
         assert_eq!(statuses, ["200", "400"], "{framing:?}: {all}");
     }
+    // What hyper alone answers with an empty 400 or 431 is said in JSON: a body in another coding
+    // than chunked, more header fields than hyper takes.
+    let many: String = (0..101).map(|i| format!("X-F{i}: v\r\n")).collect();
+    for (request, status, says) in [
+        ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n{}".to_string(), "400", "chunked"),
+        (format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n"), "431", "more than 100 header fields"),
+    ] {
+        let (mut stream, head) = raw(srv.addr, &request).await;
+        let mut rest = Vec::new();
+        tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut rest)).await.expect("connection left open").ok();
+        let all = head + &String::from_utf8_lossy(&rest);
+        assert!(all.starts_with(&format!("HTTP/1.1 {status}")) && all.contains(says), "{all}");
+    }
     // A chunked body without Content-Length is read as usual (here: the unknown field is named).
     let json = r#"{"width": 4, "height": 3, "x": 1}"#;
     let chunked = format!(
