@@ -140,7 +140,8 @@ pub enum AppError {
     /// `parts` on a request that is itself a part of a fan-out.
     #[error("parameter `parts` is refused on a request that is itself a part of a fan-out (x-render-part)")]
     FanoutNested,
-    /// A part of a fan-out failed after its retries, before the response began.
+    /// A part of a fan-out failed after its retries, before the response began: 502, or 503
+    /// with the worker's `Retry-After` when the workers were busy for the part's whole timeout.
     #[error("part {index} (rows {rows}) of the fan-out failed: {reason}")]
     PartFailed {
         /// The part's index.
@@ -149,6 +150,8 @@ pub enum AppError {
         rows: render::RowBand,
         /// The last attempt's error.
         reason: String,
+        /// The last attempt was refused by a busy worker naming this `Retry-After`.
+        retry_after: Option<u64>,
     },
 }
 
@@ -172,6 +175,7 @@ impl AppError {
             AppError::QueueFull { .. } | AppError::QueuedTooLong => StatusCode::SERVICE_UNAVAILABLE,
             AppError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             AppError::FanoutOff | AppError::FanoutNested | AppError::ProgressiveEvent => StatusCode::BAD_REQUEST,
+            AppError::PartFailed { retry_after: Some(_), .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::PartFailed { .. } => StatusCode::BAD_GATEWAY,
             AppError::RenderFailed => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -220,6 +224,9 @@ impl AppError {
             }
             AppError::QueuedTooLong => {
                 h.insert(RETRY_AFTER, 1.into());
+            }
+            AppError::PartFailed { retry_after: Some(secs), .. } => {
+                h.insert(RETRY_AFTER, secs.into());
             }
             _ => {}
         }

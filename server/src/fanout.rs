@@ -205,6 +205,8 @@ enum End {
         index: usize,
         rows: RowBand,
         reason: String,
+        /// The last attempt was refused by a busy worker naming this `Retry-After`.
+        retry_after: Option<u64>,
     },
     Deadline,
     /// The client went away (or the merge stopped).
@@ -361,7 +363,9 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
                 // Stop every part still running: the image cannot be finished.
                 merge_shared.end(End::Stopped);
                 Some(match e {
-                    End::Part { index, rows, reason } => Failure::Part { index, rows, reason },
+                    End::Part { index, rows, reason, retry_after } => {
+                        Failure::Part { index, rows, reason, retry_after }
+                    }
                     End::Deadline => Failure::Deadline,
                     End::Stopped => Failure::Cancelled,
                     End::Panic(msg) => Failure::Panic(msg),
@@ -487,7 +491,8 @@ async fn run_band(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, index: us
             }
             None => {
                 let rows = shared.lock().bands[index].rows;
-                return Err(End::Part { index, rows, reason: e.reason });
+                let retry_after = e.busy.map(|d| d.as_secs());
+                return Err(End::Part { index, rows, reason: e.reason, retry_after });
             }
         };
         tokio::time::sleep(wait).await;

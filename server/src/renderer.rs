@@ -90,6 +90,8 @@ pub enum Failure {
         rows: render::RowBand,
         /// The last attempt's error.
         reason: String,
+        /// The last attempt was refused by a busy worker naming this `Retry-After` (seconds).
+        retry_after: Option<u64>,
     },
     /// A fan-out's deadline passed.
     #[error("the deadline passed")]

@@ -429,7 +429,7 @@ fn failed(f: Failure) -> AppError {
     match f {
         // Cancelled is the deadline's watchdog, or a client that is gone and reads no answer.
         Failure::Cancelled | Failure::Deadline => AppError::DeadlineExceeded,
-        Failure::Part { index, rows, reason } => AppError::PartFailed { index, rows, reason },
+        Failure::Part { index, rows, reason, retry_after } => AppError::PartFailed { index, rows, reason, retry_after },
         Failure::Io(_) | Failure::Panic(_) => AppError::RenderFailed,
     }
 }
@@ -690,18 +690,29 @@ mod tests {
     use super::*;
 
     /// A body held whole (HTTP/1.0) that ends in a render's failure is answered as that failure
-    /// is before the head: a part's 502 naming it, the deadline's 504, a panic's 500.
+    /// is before the head: a part's 502 naming it (503 when busy workers refused it), the
+    /// deadline's 504, a panic's 500.
     #[tokio::test]
     async fn a_held_body_that_fails_answers_its_failure() {
-        let part = Failure::Part { index: 2, rows: "40-60".parse().unwrap(), reason: "refused".into() };
-        for (f, status) in [(part, 502), (Failure::Cancelled, 504), (Failure::Panic("boom".into()), 500)] {
+        let part = |retry_after| Failure::Part {
+            index: 2,
+            rows: "40-60".parse().unwrap(),
+            reason: "refused".into(),
+            retry_after,
+        };
+        for (f, status) in
+            [(part(None), 502), (part(Some(5)), 503), (Failure::Cancelled, 504), (Failure::Panic("boom".into()), 500)]
+        {
             let (tx, rx) = tokio::sync::mpsc::channel(2);
             tx.send(Ok(Bytes::from_static(b"P3\n"))).await.unwrap();
             tx.send(Err(std::io::Error::other(f))).await.unwrap();
             let e = Body::stream(rx, ()).collect().await.map_err(ended).unwrap_err();
             assert_eq!(e.status().as_u16(), status, "{e}");
-            if status == 502 {
+            if status == 502 || status == 503 {
                 assert_eq!((e.json()["part"].as_u64(), e.json()["rows"].as_str()), (Some(2), Some("40-60")));
+            }
+            if status == 503 {
+                assert_eq!(e.into_response().headers()["retry-after"], "5");
             }
         }
     }

@@ -243,13 +243,15 @@ async fn a_busy_workers_refusals_are_waited_out_not_counted_as_failures() {
         |timeout| Proc::spawn(&[("FANOUT_URL", &url), ("FANOUT_RETRIES", "0"), ("FANOUT_PART_TIMEOUT_SECS", timeout)]);
 
     // Busy for minutes with a request of its own: every part is refused with `Retry-After: 1`,
-    // and waited out until the part timeout has passed, then the fan-out fails (no head yet).
+    // and waited out until the part timeout has passed, then the fan-out fails (no head yet),
+    // with the pool's 503 and `Retry-After`, naming the part.
     let (busy, head) = start_get(worker.addr, "/?width=32&height=600&spp=4096&engine=classic", "").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let t = Instant::now();
     let res = get(coordinator("3").addr, "/?width=16&height=8&parts=2").await;
-    assert_eq!(res.status, StatusCode::BAD_GATEWAY, "{:?}", res.body);
-    assert!(res.json()["error"].as_str().unwrap().contains("503"), "{}", res.json());
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", res.body);
+    assert_eq!(res.header("retry-after"), "1");
+    assert!(res.json()["part"].is_u64() && res.json()["error"].as_str().unwrap().contains("503"), "{}", res.json());
     let took = t.elapsed();
     assert!(took > Duration::from_millis(1500) && took < Duration::from_secs(10), "failed after {took:?}");
     drop(busy);
