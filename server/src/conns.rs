@@ -25,6 +25,9 @@ pub struct Slot {
     evict: AtomicBool,
     /// The reader's task, woken to act on `evict`.
     waker: Mutex<Option<Waker>>,
+    /// The id of the request whose response is being sent (HTTP/1: one at a time), for the log
+    /// lines of what happens to the connection meanwhile.
+    answering: Mutex<Option<String>>,
     conns: Arc<Registry>,
 }
 
@@ -55,6 +58,7 @@ impl Registry {
             since: AtomicU64::new(self.now_ms()),
             evict: AtomicBool::new(false),
             waker: Mutex::new(None),
+            answering: Mutex::new(None),
             conns: self.clone(),
         });
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).insert(id, slot.clone());
@@ -83,6 +87,16 @@ impl Slot {
     pub fn request(self: &Arc<Slot>) -> Busy {
         self.busy.fetch_add(1, Ordering::Relaxed);
         Busy(self.clone())
+    }
+
+    /// Its response (request `id`) is being sent.
+    pub fn answering(&self, id: &str) {
+        *self.answering.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.to_owned());
+    }
+
+    /// The id of the request whose response is being sent, if one is.
+    pub fn answering_id(&self) -> Option<String> {
+        self.answering.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Whether a request is in progress on this connection.
@@ -116,6 +130,7 @@ impl Drop for Busy {
     fn drop(&mut self) {
         if self.0.busy.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.0.since.store(self.0.conns.now_ms(), Ordering::Relaxed);
+            *self.0.answering.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
     }
 }
@@ -123,6 +138,18 @@ impl Drop for Busy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_being_answered_is_known_until_its_response_ends() {
+        let r = Registry::new();
+        let a = r.open();
+        let busy = a.request();
+        assert_eq!(a.answering_id(), None);
+        a.answering("req-1");
+        assert_eq!(a.answering_id().as_deref(), Some("req-1"));
+        drop(busy);
+        assert_eq!(a.answering_id(), None, "a later stall is not this request's");
+    }
 
     #[test]
     fn the_longest_idle_connection_goes_first_and_busy_ones_never() {

@@ -562,7 +562,11 @@ impl<T> StrictFraming<T> {
         ready!(sleep.as_mut().poll(cx));
         self.send_deadline = None;
         let limit = self.timeouts.send.as_secs();
-        tracing::warn!(limit_secs = limit, "the client accepted none of a response for its send timeout: closing");
+        // In the request's span, as its other lines are: the connection knows which it is sending.
+        let id = self.slot.as_ref().and_then(|s| s.answering_id()).unwrap_or_default();
+        tracing::info_span!("request", id = %id).in_scope(|| {
+            tracing::warn!(limit_secs = limit, "the client accepted none of a response for its send timeout: closing")
+        });
         Poll::Ready(Err(io::Error::new(
             io::ErrorKind::TimedOut,
             format!("the client accepted none of the response for {limit} s"),

@@ -100,7 +100,14 @@ pub async fn run(
             // The connection counts as busy until the response body is dropped.
             let busy = requests.request();
             let state = state.clone();
-            async move { service::handle(state, req).await.map(|res| res.map(|b| b.with_guard(busy))) }
+            let slot = requests.clone();
+            async move {
+                let Ok(res) = service::handle(state, req).await;
+                if let Some(id) = res.headers().get(service::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()) {
+                    slot.answering(id);
+                }
+                Ok::<_, std::convert::Infallible>(res.map(|b| b.with_guard(busy)))
+            }
         });
         let io = framing::StrictFraming::new(stream, timeouts).with_slot(slot.clone()).with_max_head(max_head);
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(io), svc));

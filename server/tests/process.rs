@@ -179,3 +179,23 @@ async fn the_port_flag_overrides_a_bad_port_variable() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("PORT=\"http\""), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// The send timeout's line is written by the connection, not the request, yet names the request
+/// it cut short, in the request's span as its other lines are.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_timeout_is_logged_under_the_request_it_cut() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let p = Proc::spawn(&[("SEND_TIMEOUT_SECS", "1")]);
+    // A 48 MB image to a client with a small window that reads the head and then nothing.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(p.addr).await.unwrap();
+    let request = "GET /?width=4096&height=4096&spp=4 HTTP/1.1\r\nhost: x\r\nx-request-id: stalled-7\r\n\r\n";
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 64];
+    let n = stalled.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200 OK\r\n"), "{}", String::from_utf8_lossy(&head[..n]));
+    let lines = p.lines_once(|l| l.contains("send timeout"));
+    let line = lines.iter().find(|l| l.contains("send timeout")).unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(line.contains("request{id=stalled-7}"), "{line}");
+}
