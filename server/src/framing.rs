@@ -9,14 +9,14 @@
 //!   past a proxy that reads only the first).
 //!
 //! The connection's read side passes through [`StrictFraming`], which holds back each request head
-//! until it is complete, and answers a head with a defect (or a malformed `Content-Length`) with
-//! a 400 in JSON itself; behind a pipelined request still being answered it overwrites the first
-//! byte of the offending header value instead, so hyper's own parser refuses it with 400. Either
-//! way the connection closes: one response, nothing behind it read. Bodies are followed to their end — by count for
-//! `Content-Length`, chunk by chunk (sizes, data, trailers) for chunked ones — and requests with
-//! `Upgrade` or `CONNECT` are ordinary requests here (the server upgrades nothing), so every head
-//! of a kept-alive connection is checked. Only after a head it cannot parse (which hyper refuses
-//! and closes on) does the wrapper step aside.
+//! until it is complete, and answers a head with a defect (or a malformed `Content-Length`) with a
+//! 400 in JSON itself; behind a pipelined request still being answered it overwrites the first byte
+//! of the offending header value instead, so hyper's own parser refuses it with 400. Either way the
+//! connection closes: one response, nothing behind it read. Bodies are followed to their end — by
+//! count for `Content-Length`, chunk by chunk (sizes, data, trailers) for chunked ones — and
+//! requests with `Upgrade` or `CONNECT` are ordinary requests here (the server upgrades nothing),
+//! so every head of a kept-alive connection is checked. Only after a head it cannot parse (which
+//! hyper refuses and closes on) does the wrapper step aside.
 //!
 //! **Time limits for what a client sends, not for idle.** Once the first byte of a request head
 //! has arrived, the head must be complete within [`Timeouts::head`]; past it the client gets a
