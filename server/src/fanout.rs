@@ -460,13 +460,15 @@ async fn schedule(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, order: Ve
 /// next worker, until one (or a hedge) completes the band.
 ///
 /// A worker that refuses the part as busy (503 or 429 with `Retry-After`: its queue is full) is
-/// not broken: its refusal is waited out for the `Retry-After` it names and does not count
-/// against the retries, as long as the band has been refused as busy for less than
-/// `FANOUT_PART_TIMEOUT_SECS` — as long as a part may wait in a worker's queue for its head. So a
-/// pool with fewer render slots than `FANOUT_CONCURRENCY` slows a fan-out down instead of failing
-/// it.
+/// not broken: its refusal is retried on the same backoff, but never later than its `Retry-After`
+/// asks, and does not count against the retries, as long as the band has been refused as busy for
+/// less than `FANOUT_PART_TIMEOUT_SECS` — as long as a part may wait in a worker's queue for its
+/// head. So a pool with fewer render slots than `FANOUT_CONCURRENCY` slows a fan-out down instead
+/// of failing it. (Waiting out the whole `Retry-After` would idle a pool whose parts are short:
+/// this server names 5 s, a guess, when a place may free in milliseconds.)
 async fn run_band(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, index: usize) -> Result<(), End> {
     let mut failures = 0;
+    let mut refusals = 0;
     let mut busy_since = None;
     let mut n = 0;
     loop {
@@ -474,13 +476,14 @@ async fn run_band(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, index: us
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        let busy = e.busy.map(|after| after.max(BACKOFF_FIRST)).filter(|wait| {
+        let busy = e.busy.map(|after| backoff(refusals + 1).min(after.max(BACKOFF_FIRST))).filter(|wait| {
             let since = *busy_since.get_or_insert_with(Instant::now);
             // Saturating: a worker may name any number of seconds.
             since.elapsed().saturating_add(*wait) <= pool.settings.part_timeout
         });
         let wait = match busy {
             Some(wait) => {
+                refusals += 1;
                 shared.counters.busy.fetch_add(1, Ordering::Relaxed);
                 wait
             }
