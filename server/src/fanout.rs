@@ -57,6 +57,11 @@ pub const SIMD_HEADER: &str = "x-render-simd";
 /// A fan-out merges only parts of one build: a worker not yet updated (or a `FANOUT_URL` that
 /// names another deployment) may render other bytes.
 pub const BUILD_HEADER: &str = "x-render-build";
+/// Response header of a render in one process: the milliseconds it waited for a render slot. A
+/// fan-out subtracts it from a part's time to count what rendering it cost (the response head
+/// comes only after the band's first row, so timing from the head would miss that row's time:
+/// all of a small band's when its rows render in parallel).
+pub const QUEUED_HEADER: &str = "x-render-queued-ms";
 /// Response header: the parts a fan-out used.
 pub const PARTS_HEADER: &str = "x-render-parts";
 
@@ -173,8 +178,9 @@ struct Counters {
     /// Refusals by a busy worker, waited out (not retries).
     busy: AtomicU32,
     duplicates: AtomicU32,
-    /// The sum of every attempt's running time (response head to end): the render time the
-    /// parts cost, queueing on a worker excluded.
+    /// The sum of every attempt's running time (request to end less the worker's queueing,
+    /// [`QUEUED_HEADER`]; from the response head for a worker that does not send it): the
+    /// render time the parts cost.
     running_us: AtomicU64,
     /// The sum of every attempt's whole time (request sent to end).
     request_us: AtomicU64,
@@ -555,11 +561,15 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
     let elapsed = t0.elapsed();
     let c = &shared.counters;
     c.request_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-    if let Some((_, at)) = head {
-        c.running_us.fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if let Some(head) = &head {
+        let running = match head.queued {
+            Some(queued) => elapsed.saturating_sub(queued),
+            None => head.at.elapsed(),
+        };
+        c.running_us.fetch_add(running.as_micros() as u64, Ordering::Relaxed);
     }
     let rows = shared.lock().bands[index].rows;
-    let status = head.map_or(0, |(s, _): (StatusCode, Instant)| s.as_u16());
+    let status = head.as_ref().map_or(0, |h| h.status.as_u16());
     match &result {
         // Dropping the request closed its connection: the worker stops rendering.
         Ok(()) if superseded => {
@@ -577,6 +587,14 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
     result
 }
 
+/// An attempt's response head: its status, when it came, and how long the worker says the part
+/// waited in its queue.
+struct Head {
+    status: StatusCode,
+    at: Instant,
+    queued: Option<Duration>,
+}
+
 /// The request and its body; `got` counts body bytes, `head` records the answer's status and
 /// when it came.
 #[allow(clippy::too_many_arguments)]
@@ -588,7 +606,7 @@ async fn fetch(
     label: &str,
     url: &Uri,
     got: &mut u64,
-    head_seen: &mut Option<(StatusCode, Instant)>,
+    head_seen: &mut Option<Head>,
 ) -> Result<(), AttemptError> {
     let (rows, expected) = {
         let p = shared.lock();
@@ -609,7 +627,8 @@ async fn fetch(
         .await
         .map_err(|_| AttemptError::retry(format!("no response head within {timeout:?}")))?
         .map_err(|e| AttemptError::retry(format!("request failed: {}", error_chain(&e))))?;
-    *head_seen = Some((res.status(), Instant::now()));
+    let queued = res.headers().get(QUEUED_HEADER).and_then(|v| v.to_str().ok()?.parse().ok());
+    *head_seen = Some(Head { status: res.status(), at: Instant::now(), queued: queued.map(Duration::from_millis) });
     if !res.status().is_success() {
         let s = res.status();
         // A 4xx other than 429 would be the same on every worker: no point in retrying it.

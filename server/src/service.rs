@@ -392,19 +392,21 @@ async fn render(
         part_of = ctx.part_of.as_deref(),
         "render requested"
     );
-    let (started, keep): (_, Box<dyn Send>) = match &state.fanout {
+    let (started, keep, queued): (_, Box<dyn Send>, _) = match &state.fanout {
         Some(pool) if req.parts.is_some() => {
             let job = fanout::Job::new(req, ctx.id.clone(), ctx.authorization.clone(), ctx.deadline);
             let running = fanout::start(pool.clone(), job);
             // The fan-out enforces its deadline itself; it counts as active while it runs.
-            (running.started, Box::new((running.guard, state.renderer.track())))
+            (running.started, Box::new((running.guard, state.renderer.track())), None)
         }
         _ => {
             let cancel = CancelOnDrop(CancelToken::new());
+            let asked = Instant::now();
             let (permit, active) = state.renderer.admit(ctx.deadline).await?;
+            let queued = asked.elapsed();
             let started = state.renderer.start(req, cancel.0.clone(), permit, active);
             let watchdog = Watchdog::spawn(ctx.deadline, cancel.0.clone());
-            (started, Box::new((cancel, watchdog)))
+            (started, Box::new((cancel, watchdog)), Some(queued))
         }
     };
     match tokio::time::timeout_at(ctx.deadline.into(), started.head).await {
@@ -421,6 +423,9 @@ async fn render(
     let guard = StreamGuard { _log: log, bytes: started.bytes };
     let mut res = Response::new(body.with_guard(guard));
     image_headers(res.headers_mut(), &req);
+    if let Some(queued) = queued {
+        res.headers_mut().insert(HeaderName::from_static(fanout::QUEUED_HEADER), (queued.as_millis() as u64).into());
+    }
     Ok(res)
 }
 

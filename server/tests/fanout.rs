@@ -227,6 +227,43 @@ async fn every_worker_down_is_a_502_naming_the_part_before_the_head() {
     assert!(!lines.iter().any(|l| l.contains("secret")) && !j.to_string().contains("secret"), "{lines:#?}");
 }
 
+/// The number after `name=` in a log line.
+fn field(line: &str, name: &str) -> f64 {
+    let v = line.split(&format!(" {name}=")).nth(1).unwrap_or_else(|| panic!("no {name} in {line}"));
+    v.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// `parts_ms` is what rendering the parts cost: a part's wait in a worker's queue is left out (the
+/// worker says how long it was), its first row is not (the response head comes after it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parts_wait_in_a_workers_queue_is_not_counted_as_rendering() {
+    let c = cluster(1, &[]);
+    let worker = c.workers[0].addr;
+    let plain = get(worker, "/?width=8&height=8&spp=4").await;
+    assert!(plain.header("x-render-queued-ms").parse::<u64>().unwrap() < 100, "{:?}", plain.headers);
+    // One row of 1.6M samples on the worker's one slot: a second or more.
+    let blocker = tokio::spawn(get_slow(worker, "/?width=48&height=1&spp=32768&engine=classic".into()));
+    wait_active(worker, |a| a >= 1, Duration::from_secs(10)).await;
+    let q = "width=16&height=8&spp=4";
+    let res = get(c.coordinator.addr, &format!("/?{q}&parts=1")).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.body == local(q));
+    assert_eq!(blocker.await.unwrap().status, StatusCode::OK);
+    let lines = c.coordinator.lines_once(|l| l.contains("fan-out done"));
+    let done = lines.iter().find(|l| l.contains("fan-out done")).expect("a summary line");
+    let (parts, requests) = (field(done, "parts_ms"), field(done, "requests_ms"));
+    assert!(requests > 500.0 && parts < requests - 400.0, "{done}");
+    // A band of one row of 0.8M samples: all of its time is rendering, though its head comes
+    // only at its end.
+    let q = "width=48&height=1&spp=16384&engine=classic";
+    assert_eq!(get(c.coordinator.addr, &format!("/?{q}&parts=1")).await.status, StatusCode::OK);
+    let second = |l: &str| l.contains("fan-out done") && l != done;
+    let lines = c.coordinator.lines_once(second);
+    let done = lines.iter().find(|l| second(l)).expect("a second summary line");
+    let (parts, requests) = (field(done, "parts_ms"), field(done, "requests_ms"));
+    assert!(requests > 200.0 && parts > requests * 0.8, "{done}");
+}
+
 /// A self-hosted pool with fewer render slots than parts: one worker, one slot, no queue.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_busy_workers_refusals_are_waited_out_not_counted_as_failures() {
