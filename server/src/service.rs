@@ -723,6 +723,22 @@ mod tests {
     }
 
     #[test]
+    fn a_page_may_read_every_header_the_service_names() {
+        let exposed: Vec<&str> = crate::cors::EXPOSED.split(", ").collect();
+        for name in [
+            SPP_HEADER,
+            ENGINE_HEADER,
+            REQUEST_ID_HEADER,
+            fanout::SIMD_HEADER,
+            fanout::BUILD_HEADER,
+            fanout::QUEUED_HEADER,
+            fanout::PARTS_HEADER,
+        ] {
+            assert!(exposed.contains(&name), "{name} is not in {exposed:?}");
+        }
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         let mut h = HeaderMap::new();
         for name in ["x-fc-access-key-secret", "x-fc-security-token", "X-Scf-Secret-Key", "X-Scf-Session-Token"] {
