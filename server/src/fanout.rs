@@ -58,9 +58,10 @@ pub const SIMD_HEADER: &str = "x-render-simd";
 /// names another deployment) may render other bytes.
 pub const BUILD_HEADER: &str = "x-render-build";
 /// Response header of a render in one process: the milliseconds it waited for a render slot. A
-/// fan-out subtracts it from a part's time to count what rendering it cost (the response head
-/// comes only after the band's first row, so timing from the head would miss that row's time:
-/// all of a small band's when its rows render in parallel).
+/// fan-out times a part's rendering from its request's send time plus this wait, for its
+/// accounting and its stragglers: the response head comes only after the band's first row, so
+/// timing from the head would leave that row out (all of a small band, whose rows render in
+/// parallel, and then every other band looked like a straggler).
 pub const QUEUED_HEADER: &str = "x-render-queued-ms";
 /// Response header: the parts a fan-out used.
 pub const PARTS_HEADER: &str = "x-render-parts";
@@ -194,8 +195,10 @@ struct BandState {
     /// Length of the whole band's data.
     expected: usize,
     done: bool,
-    /// When an attempt first got a 2xx head: the worker has rendered the band's first row, so
-    /// the band is running, not waiting in a worker's queue.
+    /// When the band began rendering, as the first attempt to get a 2xx head tells: the worker
+    /// has rendered the band's first row, so the band is running, not waiting in a worker's
+    /// queue; it began when the request was sent plus the queue wait the worker names (the head's
+    /// arrival, for a worker that names none, would leave the first row out).
     running: Option<Instant>,
     /// From `running` to completion: the part's render time, as the coordinator sees it.
     took: Option<Duration>,
@@ -562,11 +565,7 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
     let c = &shared.counters;
     c.request_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     if let Some(head) = &head {
-        let running = match head.queued {
-            Some(queued) => elapsed.saturating_sub(queued),
-            None => head.at.elapsed(),
-        };
-        c.running_us.fetch_add(running.as_micros() as u64, Ordering::Relaxed);
+        c.running_us.fetch_add(head.rendering.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
     let rows = shared.lock().bands[index].rows;
     let status = head.as_ref().map_or(0, |h| h.status.as_u16());
@@ -587,12 +586,12 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
     result
 }
 
-/// An attempt's response head: its status, when it came, and how long the worker says the part
-/// waited in its queue.
+/// An attempt's response head: its status, and when the worker began rendering.
 struct Head {
     status: StatusCode,
-    at: Instant,
-    queued: Option<Duration>,
+    /// The request's send time plus the queue wait the worker names ([`QUEUED_HEADER`]); the
+    /// head's arrival for a worker that names none.
+    rendering: Instant,
 }
 
 /// The request and its body; `got` counts body bytes, `head` records the answer's status and
@@ -623,12 +622,16 @@ async fn fetch(
     }
     let req = req.body(Empty::new()).map_err(|e| AttemptError { reason: e.to_string(), retry: false, busy: None })?;
     let timeout = pool.settings.part_timeout;
+    let sent = Instant::now();
     let res = tokio::time::timeout(timeout, pool.client.request(req))
         .await
         .map_err(|_| AttemptError::retry(format!("no response head within {timeout:?}")))?
         .map_err(|e| AttemptError::retry(format!("request failed: {}", error_chain(&e))))?;
     let queued = res.headers().get(QUEUED_HEADER).and_then(|v| v.to_str().ok()?.parse().ok());
-    *head_seen = Some(Head { status: res.status(), at: Instant::now(), queued: queued.map(Duration::from_millis) });
+    let now = Instant::now();
+    // Checked: a worker may name any number.
+    let rendering = queued.and_then(|ms| sent.checked_add(Duration::from_millis(ms))).map_or(now, |t| t.min(now));
+    *head_seen = Some(Head { status: res.status(), rendering });
     if !res.status().is_success() {
         let s = res.status();
         // A 4xx other than 429 would be the same on every worker: no point in retrying it.
@@ -644,7 +647,7 @@ async fn fetch(
     check_simd(job, shared, index, res.headers())?;
     check_build(shared, index, res.headers())?;
     if shared.lock().bands[index].running.is_none() {
-        shared.lock().bands[index].running = Some(Instant::now());
+        shared.lock().bands[index].running = Some(rendering);
         // Its straggler deadline now exists: the scheduler must know.
         shared.wake.notify_one();
     }
