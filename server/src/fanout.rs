@@ -13,10 +13,12 @@
 //! connections and so stops their renders. A retry after a reset resumes where the band had got
 //! to; a hedge that overtakes a straggler simply wins.
 //!
-//! Stragglers are judged on running time, from a part's response head (the worker sends it once
-//! the band's first row is rendered) to its end: a part waiting in a worker's queue — a pool with
-//! more parts than render slots — is not a straggler, and duplicating it would only queue more.
-//! A part that never gets its head is caught by `FANOUT_PART_TIMEOUT_SECS` instead.
+//! Stragglers are judged on running time, from when the worker began rendering the part (the
+//! request's send time plus the queue wait it names in [`QUEUED_HEADER`]; the part counts as
+//! running once its response head, sent after the band's first row, is in) to its end: a part
+//! waiting in a worker's queue — a pool with more parts than render slots — is not a straggler,
+//! and duplicating it would only queue more. A part that never gets its head is caught by
+//! `FANOUT_PART_TIMEOUT_SECS` instead.
 //!
 //! Shape: a scheduler task starts parts in output order, at most `FANOUT_CONCURRENCY` bands ahead
 //! of the merge, and retries, hedges and times them; the merge, on a blocking thread (PNG's
