@@ -514,11 +514,15 @@ async fn run_band(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, index: us
     }
 }
 
-/// A `Retry-After` in seconds (the form this server and most gateways send; an HTTP date is
-/// treated as absent, so the refusal is an ordinary failure).
+/// A `Retry-After`: seconds (the form this server and most gateways send) or an HTTP date (one
+/// already past is now).
 fn retry_after(headers: &hyper::HeaderMap) -> Option<Duration> {
-    let v = headers.get(hyper::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let v = headers.get(hyper::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 /// The wait before retry `n` (from 1).
@@ -918,16 +922,21 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_read_in_seconds_only() {
-        let headers = |v: &'static str| {
+    fn retry_after_is_read_in_seconds_or_as_a_date() {
+        let headers = |v: &str| {
             let mut h = hyper::HeaderMap::new();
-            h.insert(hyper::header::RETRY_AFTER, HeaderValue::from_static(v));
+            h.insert(hyper::header::RETRY_AFTER, HeaderValue::from_str(v).unwrap());
             h
         };
         assert_eq!(retry_after(&headers("5")), Some(Duration::from_secs(5)));
         assert_eq!(retry_after(&headers(" 0 ")), Some(Duration::ZERO));
-        assert_eq!(retry_after(&headers("Wed, 21 Oct 2026 07:28:00 GMT")), None);
+        // An HTTP date: one past is now, one ahead is that far off.
+        assert_eq!(retry_after(&headers("Wed, 21 Oct 2015 07:28:00 GMT")), Some(Duration::ZERO));
+        let ahead = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+        let d = retry_after(&headers(&ahead)).unwrap();
+        assert!(d > Duration::from_secs(28) && d <= Duration::from_secs(30), "{d:?}");
         assert_eq!(retry_after(&headers("-1")), None);
+        assert_eq!(retry_after(&headers("tomorrow")), None);
         assert_eq!(retry_after(&hyper::HeaderMap::new()), None);
     }
 
