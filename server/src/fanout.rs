@@ -178,7 +178,7 @@ impl Job {
 #[derive(Default)]
 struct Counters {
     retries: AtomicU32,
-    /// Refusals by a busy worker, waited out (not retries).
+    /// Refusals by a busy worker, asked again without counting as retries.
     busy: AtomicU32,
     duplicates: AtomicU32,
     /// The sum of every attempt's running time (request to end less the worker's queueing,
