@@ -194,14 +194,21 @@ fn negotiated_query<'q>(headers: &HeaderMap, query: &'q str) -> (Cow<'q, str>, b
     (Cow::Owned(format!("{query}{sep}{format}={}", Format::Png.name())), true)
 }
 
-/// The media types an Accept header lists, without their parameters.
+/// The media types an Accept header lists, without their parameters; one listed with `q=0` is
+/// refused (RFC 9110 §12.4.2), not accepted, so it is left out.
 fn accepted_types(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    headers
-        .get_all(hyper::header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| t.split(';').next().map(str::trim))
+    let refused = |param: &str| {
+        param
+            .split_once('=')
+            .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("q") && v.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+    };
+    headers.get_all(hyper::header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).filter_map(
+        move |t| {
+            let mut params = t.split(';');
+            let media = params.next()?.trim();
+            (!params.any(refused)).then_some(media)
+        },
+    )
 }
 
 /// `res` marked as depending on the request's Accept header, for caches.

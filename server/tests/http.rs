@@ -537,6 +537,10 @@ async fn a_browser_that_leaves_out_format_gets_png() {
         ("image/*", &png),
         ("*/*", &ppm),
         ("image/x-portable-pixmap, image/*", &ppm),
+        // `q=0` refuses a type (RFC 9110 §12.4.2): PNG is not sent to a client that says so.
+        ("image/png;q=0, */*", &ppm),
+        ("image/*; q=0.000, */*", &ppm),
+        ("image/png;q=0.5, */*", &png),
     ] {
         let res = call(srv.addr, "GET", query, &[("accept", accept)], "").await;
         assert_eq!((res.status, res.header("vary")), (StatusCode::OK, "accept"), "{accept}");
