@@ -584,6 +584,11 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
             info!(part = index, %rows, attempt = label, worker = %shown, ms = ms(elapsed), bytes = got, status, "part done");
             shared.band_done(index);
         }
+        // Expected of a pool smaller than the window, and asked again: not a warning.
+        Err(e) if e.busy.is_some() => info!(
+            part = index, %rows, attempt = label, worker = %shown, ms = ms(elapsed), status,
+            "part refused: the worker is busy"
+        ),
         Err(e) => warn!(
             part = index, %rows, attempt = label, worker = %shown, ms = ms(elapsed), bytes = got, status,
             error = %e.reason, retry = e.retry, "part failed"

@@ -305,6 +305,9 @@ async fn a_busy_workers_refusals_are_waited_out_not_counted_as_failures() {
     let lines = coordinator.lines_once(|l| l.contains("fan-out done"));
     let done = lines.iter().rfind(|l| l.contains("fan-out done")).expect("a summary line");
     assert!(done.contains("retries=0") && !done.contains("busy=0"), "{lines:#?}");
+    // Logged as what it is, not as a failure.
+    assert!(lines.iter().any(|l| l.contains(" INFO ") && l.contains("part refused: the worker is busy")), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("part failed")), "{lines:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
