@@ -487,10 +487,13 @@ async fn run_band(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, index: us
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        let busy = e.busy.map(|after| backoff(refusals + 1).min(after.max(BACKOFF_FIRST))).filter(|wait| {
+        // A busy refusal's wait, while the band has been refused as busy for less than the part
+        // timeout.
+        let busy = e.busy.and_then(|after| {
+            let wait = backoff(refusals + 1).min(after.max(BACKOFF_FIRST));
             let since = *busy_since.get_or_insert_with(Instant::now);
             // Saturating: a worker may name any number of seconds.
-            since.elapsed().saturating_add(*wait) <= pool.settings.part_timeout
+            (since.elapsed().saturating_add(wait) <= pool.settings.part_timeout).then_some(wait)
         });
         let wait = match busy {
             Some(wait) => {
@@ -657,8 +660,13 @@ async fn fetch(
     }
     check_simd(job, shared, index, res.headers())?;
     check_build(shared, index, res.headers())?;
-    if shared.lock().bands[index].running.is_none() {
-        shared.lock().bands[index].running = Some(rendering);
+    let first = {
+        let running = &mut shared.lock().bands[index].running;
+        let first = running.is_none();
+        running.get_or_insert(rendering);
+        first
+    };
+    if first {
         // Its straggler deadline now exists: the scheduler must know.
         shared.wake.notify_one();
     }
