@@ -250,7 +250,8 @@ async fn a_parts_wait_in_a_workers_queue_is_not_counted_as_rendering() {
     assert!(res.body == local(q));
     assert_eq!(blocker.await.unwrap().status, StatusCode::OK);
     let lines = c.coordinator.lines_once(|l| l.contains("fan-out done"));
-    let done = lines.iter().find(|l| l.contains("fan-out done")).expect("a summary line");
+    let done =
+        lines.iter().find(|l| l.contains("fan-out done")).unwrap_or_else(|| panic!("no summary line: {lines:#?}"));
     let (parts, requests) = (field(done, "parts_ms"), field(done, "requests_ms"));
     assert!(requests > 500.0 && parts < requests - 400.0, "{done}");
     // A band of one row of 0.8M samples: all of its time is rendering, though its head comes
@@ -259,7 +260,7 @@ async fn a_parts_wait_in_a_workers_queue_is_not_counted_as_rendering() {
     assert_eq!(get(c.coordinator.addr, &format!("/?{q}&parts=1")).await.status, StatusCode::OK);
     let second = |l: &str| l.contains("fan-out done") && l != done;
     let lines = c.coordinator.lines_once(second);
-    let done = lines.iter().find(|l| second(l)).expect("a second summary line");
+    let done = lines.iter().find(|l| second(l)).unwrap_or_else(|| panic!("no second summary line: {lines:#?}"));
     let (parts, requests) = (field(done, "parts_ms"), field(done, "requests_ms"));
     assert!(requests > 200.0 && parts > requests * 0.8, "{done}");
 }

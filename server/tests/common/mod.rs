@@ -272,13 +272,14 @@ impl Proc {
         self.lines.lock().unwrap().clone()
     }
 
-    /// Every stdout line once one satisfies `pred` (polled for up to 5 s: a line logged as a
-    /// response ends may reach the pipe after the client has read the response).
+    /// Every stdout line once one satisfies `pred` (polled for up to [`TIMEOUT`]: a line logged
+    /// as a response ends may reach the pipe after the client has read the response, and later
+    /// still when the tests running beside it load both cores).
     pub fn lines_once(&self, pred: impl Fn(&str) -> bool) -> Vec<String> {
         let t = Instant::now();
         loop {
             let lines = self.lines();
-            if lines.iter().any(|l| pred(l)) || t.elapsed() > Duration::from_secs(5) {
+            if lines.iter().any(|l| pred(l)) || t.elapsed() > TIMEOUT {
                 return lines;
             }
             std::thread::sleep(Duration::from_millis(10));
