@@ -13,6 +13,7 @@ use render::{
 };
 use std::fs::Permissions;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -314,7 +315,11 @@ fn broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
 /// written in place: renaming a file over it would replace the device (run as root, `--out
 /// /dev/null` used to turn /dev/null into a file).
 enum Target {
-    Stdout,
+    /// A duplicate of file descriptor 1: Rust's `io::stdout()` takes a write refused with EBADF
+    /// for one done, so `render --out - 1</dev/null` (stdout opened read-only) used to exit 0 with
+    /// the image gone. (A closed stdout is reopened on /dev/null by Rust's runtime before `main`,
+    /// so `>&-` cannot be told from `>/dev/null`.)
+    Stdout(std::fs::File),
     InPlace(std::fs::File),
     /// The target, its directory, the permissions of the file it replaces (if one), and the first
     /// temporary file, made to show the directory is writable.
@@ -339,7 +344,11 @@ impl Target {
     /// not reserved.
     fn open(out: &Path, size: Option<OutputSize>) -> Result<Target, String> {
         if out == Path::new("-") {
-            return Ok(Target::Stdout);
+            return io::stdout()
+                .as_fd()
+                .try_clone_to_owned()
+                .map(|fd| Target::Stdout(fd.into()))
+                .map_err(|e| format!("cannot write `-` (stdout): {}", os_message(&e)));
         }
         let shown = out.display();
         let cannot = |e: io::Error| format!("cannot write `{shown}`: {}", os_message(&e));
@@ -462,7 +471,7 @@ fn write(
     bar: Option<&ProgressBar>,
 ) -> Result<render::RenderStats, Box<dyn std::error::Error>> {
     Ok(match target {
-        Target::Stdout => render_to_writer(req, opts, BufWriter::new(io::stdout()))?,
+        Target::Stdout(file) => render_to_writer(req, opts, BufWriter::new(file))?,
         Target::InPlace(file) if req.progressive => {
             // Progressive frames follow one another, as on stdout without the multipart framing.
             let mut w = BufWriter::new(file);

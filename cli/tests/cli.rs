@@ -240,6 +240,19 @@ fn a_closed_pipe_ends_the_render_quietly() {
     assert!(String::from_utf8_lossy(&full.stderr).contains("No space left on device"));
 }
 
+/// A stdout opened read-only (`1</dev/null`) is an error, not an image silently dropped: it used
+/// to exit 0 with nothing written, since Rust's stdout takes EBADF for success.
+#[test]
+fn a_stdout_that_cannot_be_written_is_an_error() {
+    let o = Command::new("sh")
+        .args(["-c", "exec \"$0\" \"$@\" 1</dev/null", env!("CARGO_BIN_EXE_render")])
+        .args(["--width", "8", "--height", "6", "--spp", "4", "--out", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Bad file descriptor"), "{o:?}");
+}
+
 /// Polls `dir` (bounded) until `ready` holds for its file names.
 fn wait_for(dir: &Path, ready: impl Fn(&[String]) -> bool) {
     let start = std::time::Instant::now();
