@@ -245,7 +245,10 @@ impl Proc {
         let stdout = child.stdout.take().unwrap();
         let sink = lines.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            // Split on bytes, not `lines()`: a line that is not UTF-8 would end `lines()`, and every
+            // line after it would silently go missing.
+            for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line).into_owned();
                 if let Some(port) = listening_port(&line) {
                     let _ = port_tx.send(port);
                 }
