@@ -14,7 +14,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 /// The response headers a page's script may read besides the CORS-safelisted ones (every
 /// `x-render-*` the service sends: a test there checks).
 pub(crate) const EXPOSED: &str = "x-render-spp, x-render-engine, x-render-simd, x-render-build, x-render-queued-ms, \
-                                  x-render-parts, x-request-id, content-disposition, retry-after";
+                                  x-render-parts, x-request-id, content-disposition, etag, retry-after";
 
 /// How long a browser may keep a preflight's answer, in seconds (a day; Chromium caps it at two
 /// hours).

@@ -10,6 +10,7 @@ pub mod config;
 pub mod conns;
 pub mod cors;
 pub mod error;
+mod etag;
 pub mod fanout;
 pub mod framing;
 pub mod platform;

@@ -4,14 +4,14 @@
 use crate::body::Body;
 use crate::config::Config;
 use crate::error::{AppError, json_response};
-use crate::fanout;
 use crate::platform::{self, Call, Markers, Platform, Reply};
 use crate::renderer::{CancelOnDrop, Failure, Renderer};
+use crate::{etag, fanout};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{
-    CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+    CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue,
     TRANSFER_ENCODING,
 };
 use hyper::{Method, Request, Response, StatusCode};
@@ -103,6 +103,8 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
         None if method == Method::GET && wants_viewer(req.headers(), req.uri().query()) => Ok(vary(viewer())),
         None if method == Method::GET || method == Method::POST => {
             let mut varies = false;
+            // Kept before the request goes to `no_body`: the answer's tag needs the parameters.
+            let conditions = etag::conditions(req.headers());
             let parsed = if method == Method::GET {
                 let (query, negotiated) = negotiated_query(req.headers(), req.uri().query().unwrap_or(""));
                 let query = query.into_owned();
@@ -115,6 +117,14 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
                 let query = req.uri().query().unwrap_or("").to_owned();
                 parse_body(state, req, &query).await
             };
+            let tag = parsed.as_ref().ok().filter(|_| method == Method::GET).and_then(etag::of);
+            // A client that has the image needs no render, and no place in the queue either.
+            if let (Ok(r), Some(tag)) = (&parsed, &tag)
+                && etag::none_match(&conditions, tag)
+            {
+                let res = not_modified(state, &ctx, r, tag.clone());
+                return res.map_or_else(|e| log_error(e).into_response(), |res| if varies { vary(res) } else { res });
+            }
             // Shed before anything else is done or logged (see `Renderer::shed`).
             if let Ok(r) = &parsed
                 && sheds(state, r)
@@ -123,7 +133,12 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
             }
             let log = Markers::start("Invoke", &ctx.id);
             match parsed {
-                Ok(r) => render(state, &ctx, r, false, log).await.map(|res| if varies { vary(res) } else { res }),
+                Ok(r) => render(state, &ctx, r, false, log).await.map(|mut res| {
+                    if let Some(tag) = tag {
+                        res.headers_mut().insert(ETAG, tag);
+                    }
+                    if varies { vary(res) } else { res }
+                }),
                 Err(e) => Err(e),
             }
         }
@@ -167,10 +182,31 @@ fn head(state: &State, ctx: &Ctx, headers: &HeaderMap, query: Option<&str>) -> R
     }
     let (query, varies) = negotiated_query(headers, query.unwrap_or(""));
     let req = RenderRequest::from_query(&query, &state.config.limits)?;
-    refuse(state, ctx, &req, false)?;
-    let mut res = Response::new(Body::empty());
-    image_headers(res.headers_mut(), &req);
+    let tag = etag::of(&req);
+    let res = match tag {
+        Some(tag) if etag::none_match(&etag::conditions(headers), &tag) => not_modified(state, ctx, &req, tag)?,
+        _ => {
+            refuse(state, ctx, &req, false)?;
+            let mut res = Response::new(Body::empty());
+            image_headers(res.headers_mut(), &req);
+            if let Some(tag) = tag {
+                res.headers_mut().insert(ETAG, tag);
+            }
+            res
+        }
+    };
     Ok(if varies { vary(res) } else { res })
+}
+
+/// The answer to a GET or HEAD of `req` whose `If-None-Match` names `tag`, its image's: `304`,
+/// nothing rendered or queued. A request the service would refuse is refused all the same.
+fn not_modified(state: &State, ctx: &Ctx, req: &RenderRequest, tag: HeaderValue) -> Result<Response<Body>, AppError> {
+    refuse(state, ctx, req, false)?;
+    info!(etag = ?tag, "not modified: the client has the image");
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::NOT_MODIFIED;
+    res.headers_mut().insert(ETAG, tag);
+    Ok(res)
 }
 
 /// The query a GET or HEAD renders, and whether the answer depends on `Accept`. A browser that

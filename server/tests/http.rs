@@ -601,3 +601,86 @@ async fn cors_is_off_by_default_and_answers_what_it_allows() {
     assert_eq!((res.status, res.headers.get("access-control-allow-origin")), (StatusCode::OK, None));
     assert!(res.header("vary").contains("origin"), "{:?}", res.headers);
 }
+
+/// A GET's image carries an entity tag, and a client that sends it back (a browser reloading the
+/// image) gets a 304 at once with nothing rendered or queued: here while the one render slot is
+/// taken and there is no queue, where a render is a 503. Bad parameters are refused all the same.
+/// Other parameters, or another format negotiated from `Accept`, have other tags; a POST and a
+/// progressive stream have none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_has_the_image_gets_a_304_without_a_render() {
+    let srv = start(Config { concurrency: 1, queue: 0, ..config() }).await;
+    let q = "/?width=16&height=12&spp=4";
+    let first = get(srv.addr, q).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let tag = first.header("etag").to_owned();
+    assert!(tag.starts_with('"') && tag.ends_with('"') && tag.contains("width=16&height=12&spp=4"), "{tag}");
+    assert_eq!(call(srv.addr, "HEAD", q, &[], "").await.header("etag"), tag);
+
+    let (running, head) = start_get(srv.addr, LONG, "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(get(srv.addr, q).await.status, StatusCode::SERVICE_UNAVAILABLE, "the slot is taken");
+    for condition in [tag.clone(), format!("W/{tag}"), format!("\"other\", {tag}"), "*".to_owned()] {
+        for method in ["GET", "HEAD"] {
+            let res = call(srv.addr, method, q, &[("if-none-match", &condition)], "").await;
+            assert_eq!(res.status, StatusCode::NOT_MODIFIED, "{method} {condition}");
+            assert_eq!(res.header("etag"), tag, "{method} {condition}");
+            assert!(res.body.is_empty() && res.headers.get("content-type").is_none(), "{method} {condition}");
+        }
+    }
+    let bad = call(srv.addr, "GET", "/?width=16&height=12&spp=0", &[("if-none-match", "*")], "").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    drop(running);
+    wait_idle(srv.addr, TIMEOUT).await;
+
+    // Another tag: the image again, byte for byte.
+    let again = call(srv.addr, "GET", q, &[("if-none-match", "\"other\"")], "").await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.body == first.body, "the same tag, other bytes");
+    assert_eq!(again.header("etag"), tag);
+    let seeded = get(srv.addr, "/?width=16&height=12&spp=4&seed=1").await;
+    assert!(!seeded.header("etag").is_empty() && seeded.header("etag") != tag);
+    let png = call(srv.addr, "GET", q, &[("accept", "image/png")], "").await;
+    assert_eq!(png.header("content-type"), "image/png");
+    let png_tag = png.header("etag");
+    assert!(png_tag.contains("format=png") && png_tag != tag, "{png_tag}");
+    let res = call(srv.addr, "GET", q, &[("accept", "image/png"), ("if-none-match", png_tag)], "").await;
+    assert_eq!(res.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(res.header("vary"), "accept", "a cache must keep the formats apart");
+    // Where the image's URL does not name it: no tag, and a condition is not looked at.
+    let post = call(srv.addr, "POST", q, &[("if-none-match", "*")], "").await;
+    assert_eq!(post.status, StatusCode::OK);
+    assert!(post.headers.get("etag").is_none());
+    let progressive = call(srv.addr, "GET", &format!("{q}&progressive=1"), &[("if-none-match", "*")], "").await;
+    assert_eq!(progressive.status, StatusCode::OK);
+    assert!(progressive.headers.get("etag").is_none());
+}
+
+/// One tag, one image: every engine rendered by servers on each SIMD path has the tag of its bytes
+/// (AVX2 and AVX-512 fuse multiply-adds alike; SSE2 rounds twice, and its PFM differs, though an
+/// 8-bit PPM may round to the same bytes) — the classic engine's the same on all of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entity_tag_names_the_bytes_across_processes_and_simd_paths() {
+    let servers: Vec<Proc> = ["avx512", "avx2", "sse2"]
+        .into_iter()
+        .map(|path| Proc::spawn(&[("RENDER_THREADS", "1"), ("RENDER_SIMD", path)]))
+        .collect();
+    for engine in ["fast", "nee", "classic"] {
+        let q = format!("/?width=24&height=16&spp=8&engine={engine}&format=pfm");
+        let mut seen: Vec<(String, Resp)> = Vec::new();
+        for srv in &servers {
+            let res = get(srv.addr, &q).await;
+            assert_eq!(res.status, StatusCode::OK);
+            let tag = res.header("etag").to_owned();
+            assert!(!tag.is_empty(), "{q}");
+            for (other, earlier) in &seen {
+                assert_eq!(*other == tag, earlier.body == res.body, "{q}: {other} and {tag}");
+                let simd = |r: &Resp| r.header("x-render-simd").to_owned();
+                let fused = |r: &Resp| ["avx512", "avx2"].contains(&simd(r).as_str());
+                let same = engine == "classic" || fused(earlier) == fused(&res);
+                assert_eq!(*other == tag, same, "{q}: {} and {}", simd(earlier), simd(&res));
+            }
+            seen.push((tag, res));
+        }
+    }
+}
