@@ -78,6 +78,8 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
     assert_eq!(seen["links"].as_array().unwrap().len(), 3, "{seen}");
     // A tab opened on a render URL without `format` shows the image (PNG), not a PPM download.
     assert_eq!(seen["tab"], serde_json::json!({"contentType": "image/png", "size": [32, 24]}), "{seen}");
+    // Reloaded, the browser sent the image's ETag back and was answered 304: rendered once.
+    assert_eq!(seen["reloaded"]["size"], serde_json::json!([32, 24]), "{seen}");
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
     assert!(out.join("viewer.png").exists(), "no screenshot");
     // 256×192 at 65536 spp, broken off by the server's 1 s deadline after its first frames:
@@ -96,6 +98,9 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
     // tab opened last); and that path renders nothing (it used to render 1024×768 each time).
     let lines = srv.lines();
     let tab = lines.iter().position(|l| l.contains("render requested width=32 height=24")).expect("the tab's render");
+    let renders = lines.iter().filter(|l| l.contains("render requested width=32 height=24")).count();
+    let revalidated = lines[tab..].iter().any(|l| l.contains("not modified"));
+    assert!(renders == 1 && revalidated, "reloaded: {}; {renders} renders: {lines:#?}", seen["reloaded"]);
     assert!(!lines[..tab].iter().any(|l| l.contains("path=/favicon.ico")), "the page asked for an icon");
     assert!(!lines.iter().any(|l| l.contains("render requested width=1024")), "an icon request rendered");
     eprintln!("screenshot: {}", out.join("viewer.png").display());

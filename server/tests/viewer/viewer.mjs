@@ -84,6 +84,15 @@ try {
       return img ? [img.naturalWidth, img.naturalHeight] : null;
     }),
   };
+  // Reloaded, the browser revalidates with the image's ETag: a 304, the image shown again.
+  const reloaded = await tab.reload({ waitUntil: "load", timeout: 30000 });
+  result.reloaded = {
+    status: reloaded.status(),
+    size: await tab.evaluate(() => {
+      const img = document.images[0];
+      return img ? [img.naturalWidth, img.naturalHeight] : null;
+    }),
+  };
   // A render the server breaks off after its first frames (its deadline) says so on the page,
   // directly (the connection aborted) and through nginx (a clean end short of the stream's
   // closing boundary).
