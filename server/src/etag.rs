@@ -13,10 +13,13 @@
 //! first part's, known only once it comes.
 
 use hyper::header::{HeaderMap, HeaderValue, IF_NONE_MATCH};
-use render::RenderRequest;
 use render::engine::fast::SimdPath;
+use render::{Format, RenderRequest};
 
-/// The tag of `req`'s image rendered here, if it has one: `"<build>.<arithmetic>.<query>"`.
+/// The tag of `req`'s image rendered here, if it has one: `"<build>.<arithmetic>.<query>"`. A
+/// PNG's is weak (`W/"…"`: the same image, not necessarily the same bytes): the `png` crate
+/// compresses it, and another version of that crate under the same engines' build may compress
+/// the same pixels otherwise. PPM, P3 and PFM are written by the render crate's own code.
 pub(crate) fn of(req: &RenderRequest) -> Option<HeaderValue> {
     if req.progressive || req.parts.is_some() {
         return None;
@@ -25,7 +28,8 @@ pub(crate) fn of(req: &RenderRequest) -> Option<HeaderValue> {
     let arithmetic = if req.engine.on_simd_lanes() { SimdPath::detected().arithmetic() } else { "f64" };
     // The query is ASCII without spaces or quotes (its values are numbers and names): valid
     // inside a tag as it is.
-    let tag = format!("\"{}.{arithmetic}.{}\"", render::BUILD, req.to_query());
+    let weak = if req.format == Format::Png { "W/" } else { "" };
+    let tag = format!("{weak}\"{}.{arithmetic}.{}\"", render::BUILD, req.to_query());
     HeaderValue::from_str(&tag).ok()
 }
 
@@ -36,14 +40,15 @@ pub(crate) fn conditions(headers: &HeaderMap) -> Vec<HeaderValue> {
 
 /// Whether the `If-None-Match` fields `conditions` name `tag` or are `*` (RFC 9110 §13.1.2: a
 /// GET or HEAD compares weakly, so `W/"…"` names the same tag).
-pub(crate) fn none_match(conditions: &[HeaderValue], tag: &HeaderValue) -> bool {
-    let Ok(tag) = tag.to_str() else { return false };
+pub(crate) fn none_match<'a>(conditions: &'a [HeaderValue], tag: &'a HeaderValue) -> bool {
+    let weak = |t: &'a str| t.strip_prefix("W/").unwrap_or(t);
+    let Ok(tag) = tag.to_str().map(weak) else { return false };
     conditions
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag)
+        .any(|t| t == "*" || weak(t) == tag)
 }
 
 #[cfg(test)]
@@ -68,13 +73,15 @@ mod tests {
             "width=8&height=5&spp=4",
             "width=8&height=4&spp=8",
             "width=8&height=4&spp=4&engine=nee",
-            "width=8&height=4&spp=4&format=png",
+            "width=8&height=4&spp=4&format=pfm",
             "width=8&height=4&spp=4&seed=3",
             "width=8&height=4&spp=4&rows=1-3",
         ] {
             let t = tag(other);
             assert!(t.as_ref().is_some_and(|t| *t != fast), "{other}: {t:?}");
         }
+        let png = tag("width=8&height=4&spp=4&format=png").unwrap();
+        assert!(png.starts_with("W/\"") && png.contains("&format=png&"), "{png}");
         assert_eq!(tag("width=8&height=4&spp=4&progressive=1"), None);
         assert_eq!(tag("width=8&height=4&spp=4&parts=2"), None);
     }
@@ -98,5 +105,9 @@ mod tests {
         assert!(!asks(&["\"b.fma.width=9\""]));
         assert!(!asks(&["b.fma.width=8"]), "unquoted is not the tag");
         assert!(!asks(&["\"b.mul-add.width=8\""]));
+        // A weak tag of ours (PNG's) is named by either form.
+        let png = HeaderValue::from_static("W/\"b.fma.format=png\"");
+        let named = |v: &'static str| none_match(&[HeaderValue::from_static(v)], &png);
+        assert!(named("W/\"b.fma.format=png\"") && named("\"b.fma.format=png\"") && !named("\"b.fma\""));
     }
 }

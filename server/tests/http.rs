@@ -643,7 +643,7 @@ async fn a_client_that_has_the_image_gets_a_304_without_a_render() {
     let png = call(srv.addr, "GET", q, &[("accept", "image/png")], "").await;
     assert_eq!(png.header("content-type"), "image/png");
     let png_tag = png.header("etag");
-    assert!(png_tag.contains("format=png") && png_tag != tag, "{png_tag}");
+    assert!(png_tag.starts_with("W/\"") && png_tag.contains("format=png"), "weak: {png_tag}");
     let res = call(srv.addr, "GET", q, &[("accept", "image/png"), ("if-none-match", png_tag)], "").await;
     assert_eq!(res.status, StatusCode::NOT_MODIFIED);
     assert_eq!(res.header("vary"), "accept", "a cache must keep the formats apart");
