@@ -5,7 +5,8 @@
 //! A render's bytes are a pure function of its request, the engines' build and, for the SIMD
 //! engines, the arithmetic (AVX2 and AVX-512 fuse multiply-adds, SSE2 and scalar round twice:
 //! the bytes differ). The tag names exactly those, the request as its canonical query, so two
-//! answers with one tag are the same bytes (a test renders them on two processes and compares).
+//! answers with one tag are the same bytes (a test renders them on two processes and compares);
+//! PNG's tag is weak, the same pixels ([`of`]).
 //! A leaf module: the service tags its answers and checks the condition with it.
 //!
 //! Only a GET's or HEAD's one-shot image in the process has one: a POST's parameters are not in
