@@ -9,9 +9,11 @@
 //! PNG's tag is weak, the same pixels ([`of`]).
 //! A leaf module: the service tags its answers and checks the condition with it.
 //!
-//! Only a GET's or HEAD's one-shot image in the process has one: a POST's parameters are not in
-//! its URL, a progressive stream is watched rather than kept, and a fan-out's arithmetic is its
-//! first part's, known only once it comes.
+//! Only a GET's or HEAD's one-shot image has one: a POST's parameters are not in its URL, and a
+//! progressive stream is watched rather than kept. A fan-out's image is byte for byte the render
+//! without `parts`, so it has that render's tag, and `parts` is left out of it; the coordinator
+//! answers with it when the parts came from its own build and arithmetic (otherwise the image is
+//! another's and goes untagged), and answers a condition naming it at once, with no part sent.
 
 use hyper::header::{HeaderMap, HeaderValue, IF_NONE_MATCH};
 use render::engine::fast::SimdPath;
@@ -22,9 +24,10 @@ use render::{Format, RenderRequest};
 /// compresses it, and another version of that crate under the same engines' build may compress
 /// the same pixels otherwise. PPM, P3 and PFM are written by the render crate's own code.
 pub(crate) fn of(req: &RenderRequest) -> Option<HeaderValue> {
-    if req.progressive || req.parts.is_some() {
+    if req.progressive {
         return None;
     }
+    let req = RenderRequest { parts: None, ..*req };
     // The classic engine is smallpt's f64 arithmetic whatever the SIMD path.
     let arithmetic = if req.engine.on_simd_lanes() { SimdPath::detected().arithmetic() } else { "f64" };
     // The query is ASCII without spaces or quotes (its values are numbers and names): valid
@@ -84,7 +87,7 @@ mod tests {
         let png = tag("width=8&height=4&spp=4&format=png").unwrap();
         assert!(png.starts_with("W/\"") && png.contains("&format=png&"), "{png}");
         assert_eq!(tag("width=8&height=4&spp=4&progressive=1"), None);
-        assert_eq!(tag("width=8&height=4&spp=4&parts=2"), None);
+        assert_eq!(tag("width=8&height=4&spp=4&parts=2").unwrap(), fast, "a fan-out's image is the one render's");
     }
 
     #[test]

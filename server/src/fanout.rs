@@ -292,6 +292,20 @@ pub struct Guard {
     scheduler: tokio::task::AbortHandle,
 }
 
+impl Guard {
+    /// Whether the parts merged so far came from this process's engines: its build and, for the
+    /// SIMD engines, its arithmetic. Then the merged image is the one this process renders for
+    /// `req` without `parts`, byte for byte (every later part must match the first). Meant for
+    /// once the head is out, when the first part has been checked.
+    pub fn rendered_as_here(&self, req: &RenderRequest) -> bool {
+        let p = self.shared.lock();
+        let build = p.build.as_ref().is_some_and(|(b, _)| b == render::BUILD);
+        let here = SimdPath::detected().arithmetic();
+        let arithmetic = !req.engine.on_simd_lanes() || p.simd.is_some_and(|(s, _)| s.arithmetic() == here);
+        build && arithmetic
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         self.scheduler.abort();

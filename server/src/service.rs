@@ -133,12 +133,7 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
             }
             let log = Markers::start("Invoke", &ctx.id);
             match parsed {
-                Ok(r) => render(state, &ctx, r, false, log).await.map(|mut res| {
-                    if let Some(tag) = tag {
-                        res.headers_mut().insert(ETAG, tag);
-                    }
-                    if varies { vary(res) } else { res }
-                }),
+                Ok(r) => render(state, &ctx, r, false, tag, log).await.map(|res| if varies { vary(res) } else { res }),
                 Err(e) => Err(e),
             }
         }
@@ -189,7 +184,8 @@ fn head(state: &State, ctx: &Ctx, headers: &HeaderMap, query: Option<&str>) -> R
             refuse(state, ctx, &req, false)?;
             let mut res = Response::new(Body::empty());
             image_headers(res.headers_mut(), &req);
-            if let Some(tag) = tag {
+            // A fan-out's GET has the tag only if its parts come from this build and arithmetic.
+            if let Some(tag) = tag.filter(|_| req.parts.is_none()) {
                 res.headers_mut().insert(ETAG, tag);
             }
             res
@@ -297,7 +293,7 @@ async fn event(state: &State, ctx: &Ctx, req: Request<Incoming>, reply: Reply) -
         parsed => {
             let log = Markers::start("Invoke", &ctx.id);
             match parsed {
-                Ok(r) => render(state, ctx, r, matches!(reply, Reply::Envelope(_)), log).await,
+                Ok(r) => render(state, ctx, r, matches!(reply, Reply::Envelope(_)), None, log).await,
                 Err(e) => Err(e),
             }
         }
@@ -415,11 +411,15 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
 /// Checks the cap, waits for a render slot, starts the render and answers once its first row
 /// is encoded: errors before that are proper responses; after it the body streams, and a
 /// failure aborts the connection.
+/// Renders `req` here or fans it out; the answer carries `tag` (the image's [`etag::of`]) when it
+/// is the image the tag names: always when rendered here, and for a fan-out when its parts came
+/// from this process's build and arithmetic.
 async fn render(
     state: &State,
     ctx: &Ctx,
     req: RenderRequest,
     enveloped: bool,
+    tag: Option<HeaderValue>,
     log: Markers,
 ) -> Result<Response<Body>, AppError> {
     refuse(state, ctx, &req, enveloped)?;
@@ -435,12 +435,12 @@ async fn render(
         part_of = ctx.part_of.as_deref(),
         "render requested"
     );
-    let (started, keep, queued): (_, Box<dyn Send>, _) = match &state.fanout {
+    let (started, keep, queued, fanning): (_, Box<dyn Send>, _, _) = match &state.fanout {
         Some(pool) if req.parts.is_some() => {
             let job = fanout::Job::new(req, ctx.id.clone(), ctx.authorization.clone(), ctx.deadline);
             let running = fanout::start(pool.clone(), job);
             // The fan-out enforces its deadline itself; it counts as active while it runs.
-            (running.started, Box::new((running.guard, state.renderer.track())), None)
+            (running.started, Box::new(state.renderer.track()), None, Some(running.guard))
         }
         _ => {
             let cancel = CancelOnDrop(CancelToken::new());
@@ -449,7 +449,7 @@ async fn render(
             let queued = asked.elapsed();
             let started = state.renderer.start(req, cancel.0.clone(), permit, active);
             let watchdog = Watchdog::spawn(ctx.deadline, cancel.0.clone());
-            (started, Box::new((cancel, watchdog)), Some(queued))
+            (started, Box::new((cancel, watchdog)), Some(queued), None)
         }
     };
     match tokio::time::timeout_at(ctx.deadline.into(), started.head).await {
@@ -458,6 +458,9 @@ async fn render(
         Err(_) => return Err(AppError::DeadlineExceeded),
         Ok(Err(_)) => return Err(AppError::RenderFailed),
     }
+    // Known now: the head waited for the first part's rows, checked for their build and arithmetic.
+    let tag = tag.filter(|_| fanning.as_ref().is_none_or(|f| f.rendered_as_here(&req)));
+    let keep: Box<dyn Send> = Box::new((keep, fanning));
     let mut body = Body::stream(started.data, keep);
     if holds_whole(ctx, &req) {
         // A failure or the deadline is still a proper answer here, not a cut-short body.
@@ -466,6 +469,9 @@ async fn render(
     let guard = StreamGuard { _log: log, bytes: started.bytes };
     let mut res = Response::new(body.with_guard(guard));
     image_headers(res.headers_mut(), &req);
+    if let Some(tag) = tag {
+        res.headers_mut().insert(ETAG, tag);
+    }
     if let Some(queued) = queued {
         res.headers_mut().insert(HeaderName::from_static(fanout::QUEUED_HEADER), (queued.as_millis() as u64).into());
     }

@@ -116,6 +116,10 @@ async fn parts_of_the_other_simd_arithmetic_are_retried_never_merged() {
         let res = get(coordinator.addr, &format!("{q}&parts=6")).await;
         assert_eq!(res.status, StatusCode::OK, "{engine}: {:?}", res.body);
         assert!(res.body == twice.body || res.body == fused_img.body, "{engine}: the merged image mixes the two");
+        // The coordinator fuses too: it tags the merged image only if it is its own arithmetic's.
+        let tag = res.headers.get("etag").map(|t| t.to_str().unwrap());
+        let own = res.body == fused_img.body;
+        assert_eq!(tag, own.then(|| fused_img.header("etag")), "{engine}: tagged only as its own image");
     }
     let refused = |lines: &[String]| -> Vec<String> {
         lines.iter().filter(|l| l.contains("part failed") && l.contains("arithmetic")).cloned().collect()
@@ -129,7 +133,34 @@ async fn parts_of_the_other_simd_arithmetic_are_retried_never_merged() {
     let q = "/?width=61&height=37&spp=4&engine=classic";
     let res = get(coordinator.addr, &format!("{q}&parts=6")).await;
     assert!(res.body == local(&q[2..]), "classic");
+    assert_eq!(res.header("etag"), get(workers[0].addr, q).await.header("etag"), "classic: one tag everywhere");
     assert_eq!(refused(&coordinator.lines()).len(), before.len(), "a classic part was refused");
+}
+
+/// A fan-out's image is byte for byte the render without `parts`, and has its tag; a condition
+/// naming it is answered 304 by the coordinator at once, with no part sent to a worker.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fan_outs_image_has_the_one_renders_tag_and_its_304_sends_no_part() {
+    let c = cluster(2, &[]);
+    let q = "/?width=40&height=30&spp=8&seed=4";
+    let plain = get(c.coordinator.addr, q).await;
+    let tag = plain.header("etag");
+    assert!(tag.contains("seed=4") && !tag.contains("parts"), "{tag}");
+    let fanned = get(c.coordinator.addr, &format!("{q}&parts=3")).await;
+    assert_eq!(fanned.status, StatusCode::OK);
+    assert!(fanned.body == plain.body, "the merged image differs");
+    assert_eq!(fanned.header("etag"), tag);
+    let requested = |p: &Proc| p.lines().iter().filter(|l| l.contains("render requested")).count();
+    let sent: Vec<usize> = c.workers.iter().map(requested).collect();
+    assert_eq!(sent.iter().sum::<usize>(), 3, "one request a part");
+    for method in ["GET", "HEAD"] {
+        let res = call(c.coordinator.addr, method, &format!("{q}&parts=3"), &[("if-none-match", tag)], "").await;
+        assert_eq!(res.status, StatusCode::NOT_MODIFIED, "{method}");
+        assert_eq!(res.header("etag"), tag, "{method}");
+    }
+    // A 304 is answered before anything is sent: had it sent parts, their requests would have
+    // been logged before it came.
+    assert_eq!(c.workers.iter().map(requested).collect::<Vec<_>>(), sent, "a part was sent");
 }
 
 fn want_type(format: &str) -> &'static str {
