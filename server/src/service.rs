@@ -410,10 +410,9 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Checks the cap, waits for a render slot, starts the render and answers once its first row
 /// is encoded: errors before that are proper responses; after it the body streams, and a
-/// failure aborts the connection.
-/// Renders `req` here or fans it out; the answer carries `tag` (the image's [`etag::of`]) when it
-/// is the image the tag names: always when rendered here, and for a fan-out when its parts came
-/// from this process's build and arithmetic.
+/// failure aborts the connection. A fan-out's `req` is sent out in parts instead. The answer
+/// carries `tag` (the image's [`etag::of`]) when it is the image the tag names: always when
+/// rendered here, and for a fan-out when its parts came from this process's build and arithmetic.
 async fn render(
     state: &State,
     ctx: &Ctx,
@@ -460,7 +459,8 @@ async fn render(
     }
     // Known now: the head waited for the first part's rows, checked for their build and arithmetic.
     let tag = tag.filter(|_| fanning.as_ref().is_none_or(|f| f.rendered_as_here(&req)));
-    let keep: Box<dyn Send> = Box::new((keep, fanning));
+    // The fan-out's guard first, as before: its parts are stopped before it stops counting as active.
+    let keep: Box<dyn Send> = Box::new((fanning, keep));
     let mut body = Body::stream(started.data, keep);
     if holds_whole(ctx, &req) {
         // A failure or the deadline is still a proper answer here, not a cut-short body.
