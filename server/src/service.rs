@@ -122,6 +122,8 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
             if let (Ok(r), Some(tag)) = (&parsed, &tag)
                 && etag::none_match(&conditions, tag)
             {
+                // An invocation like any other on the platforms' logs, though a short one.
+                let _log = Markers::start("Invoke", &ctx.id);
                 let res = not_modified(state, &ctx, r, tag.clone());
                 return res.map_or_else(|e| log_error(e).into_response(), |res| if varies { vary(res) } else { res });
             }

@@ -79,6 +79,11 @@ async fn logs_are_json_lines_with_the_request_id_and_no_secrets() {
     };
     let res = call(p.addr, "GET", "/?width=8&height=6&engine=classic", &with_id("rid-ok"), "").await;
     assert_eq!(res.status, StatusCode::OK);
+    // The same image asked for again by a client that has it: a 304, an invocation all the same.
+    let mut again = with_id("rid-304");
+    again.push(("if-none-match", res.header("etag")));
+    let res = call(p.addr, "GET", "/?width=8&height=6&engine=classic", &again, "").await;
+    assert_eq!(res.status, StatusCode::NOT_MODIFIED);
     let res = call(p.addr, "GET", "/?spp=S3CR3T-7", &with_id("rid-bad"), "").await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     let res = call(p.addr, "POST", "/initialize", &with_id("rid-init"), "").await;
@@ -98,6 +103,8 @@ async fn logs_are_json_lines_with_the_request_id_and_no_secrets() {
         "FC Invoke End RequestId: rid-ok",
         "FC Invoke Start RequestId: rid-bad",
         "FC Invoke End RequestId: rid-bad",
+        "FC Invoke Start RequestId: rid-304",
+        "FC Invoke End RequestId: rid-304",
         "FC Initialize Start RequestId: rid-init",
         "FC Initialize End RequestId: rid-init",
     ] {
@@ -108,8 +115,12 @@ async fn logs_are_json_lines_with_the_request_id_and_no_secrets() {
         if v["message"] == "render done" || v["message"] == "render requested" {
             assert_eq!(v["span"]["id"], "rid-ok", "{line}");
         }
+        if v["message"] == "not modified: the client has the image" {
+            assert_eq!(v["span"]["id"], "rid-304", "{line}");
+        }
     }
     assert!(lines.iter().any(|l| l.contains("render done") && l.contains("msamples_per_s")), "{all}");
+    assert!(lines.iter().any(|l| l.contains("not modified")), "{all}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
