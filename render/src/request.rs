@@ -2,7 +2,7 @@
 //! query string and JSON event payloads. Parsing and validation live here and nowhere else.
 
 pub use crate::format::Format;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::fmt;
 use std::str::FromStr;
 
@@ -791,20 +791,24 @@ fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, RequestError> {
         .map_err(|e| RequestError::BadBody { reason: shown_up_to(&e.to_string(), 200) })?
         .0;
     let pairs = entries.into_iter().map(|(key, value)| {
-        let text = match value {
-            Value::String(s) => s,
-            Value::Null => String::new(),
-            // Numbers keep their JSON spelling (4.5, 1e3 -> "1000.0"), so only plain
-            // integers pass; arrays, objects and booleans fail the same checks as text.
-            other => other.to_string(),
+        let raw = value.get();
+        let text = match raw.as_bytes().first() {
+            Some(b'"') => serde_json::from_str::<String>(raw)
+                .map_err(|e| RequestError::BadBody { reason: shown_up_to(&e.to_string(), 200) })?,
+            Some(b'n') => String::new(),
+            // Numbers as written (4.5, 1e3, and 1e400, which as a number is out of f64's range
+            // and used to fail the whole body, naming no parameter), so only plain integers
+            // pass; arrays, objects and booleans fail the same checks as text.
+            _ => raw.to_owned(),
         };
-        (key, text)
+        Ok((key, text))
     });
-    Ok(pairs.collect())
+    pairs.collect()
 }
 
-/// A JSON object's entries in order, repeated keys kept (serde_json's map would drop them).
-struct Entries(Vec<(String, Value)>);
+/// A JSON object's entries in order, repeated keys kept (serde_json's map would drop them), each
+/// value as its JSON text.
+struct Entries(Vec<(String, Box<RawValue>)>);
 
 impl<'de> serde::Deserialize<'de> for Entries {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -955,6 +959,18 @@ mod tests {
         assert!(matches!(j(r#"{"spp": 4, "spp": 8}"#), Err(RequestError::Repeated { param: "spp" })));
         assert!(matches!(j(r#"{"spp": [4]}"#), Err(RequestError::NotInteger { param: "spp", .. })));
         assert!(matches!(j(r#"{"spp": 1e3}"#), Err(RequestError::NotInteger { param: "spp", .. })));
+        // Numbers are shown as written, and one past f64's range still names its parameter.
+        let e = j(r#"{"spp": 1e400}"#).unwrap_err();
+        assert!(matches!(e, RequestError::NotInteger { param: "spp", .. }) && e.to_string().contains("`1e400`"), "{e}");
+        let e = j(r#"{"spp": 18446744073709551617}"#).unwrap_err();
+        assert!(matches!(e, RequestError::OutOfRange { param: "spp", .. }), "{e}");
+        assert!(e.to_string().contains("got 18446744073709551617"), "{e}");
+        let r = j(r#"{"format": "p\u0033", "spp": "16", "engine": null}"#);
+        assert!(matches!(r, Err(RequestError::Empty { param: "engine", .. })), "{r:?}");
+        assert_eq!(j(r#"{"format": "p\u0033"}"#).unwrap().format, Format::P3, "escapes are decoded");
+        // A value written over lines is shown on one.
+        let e = j("{\"spp\": [\n4\r\n]}").unwrap_err().to_string();
+        assert!(!e.contains('\n') && !e.contains('\r') && e.contains("`[\\n4"), "{e}");
         assert!(matches!(j(r#"{"format": 3}"#), Err(RequestError::BadChoice { param: "format", .. })));
         assert!(matches!(j(r#"{"x": true}"#), Err(RequestError::Unknown { .. })));
         assert!(matches!(j(r#"[1]"#), Err(RequestError::BadBody { .. })));
