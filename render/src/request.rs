@@ -785,16 +785,14 @@ fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, RequestError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
+    let bad_body = |e: serde_json::Error| RequestError::BadBody { reason: shown_up_to(&e.to_string(), 200) };
     // Parsed as a list of entries, not a map, so a repeated key is caught rather than the last
     // one silently winning.
-    let entries = serde_json::from_slice::<Entries>(body)
-        .map_err(|e| RequestError::BadBody { reason: shown_up_to(&e.to_string(), 200) })?
-        .0;
+    let entries = serde_json::from_slice::<Entries>(body).map_err(bad_body)?.0;
     let pairs = entries.into_iter().map(|(key, value)| {
         let raw = value.get();
         let text = match raw.as_bytes().first() {
-            Some(b'"') => serde_json::from_str::<String>(raw)
-                .map_err(|e| RequestError::BadBody { reason: shown_up_to(&e.to_string(), 200) })?,
+            Some(b'"') => serde_json::from_str::<String>(raw).map_err(bad_body)?,
             Some(b'n') => String::new(),
             // Numbers as written (4.5, 1e3, and 1e400, which as a number is out of f64's range
             // and used to fail the whole body, naming no parameter), so only plain integers
