@@ -218,7 +218,10 @@ impl Renderer {
     }
 
     /// Starts rendering `req` on the pool. The permit and the `Active` count are released when
-    /// the driver has returned, so the next render never overlaps a cancelled one.
+    /// the driver has returned, so the next render never overlaps a cancelled one, and before the
+    /// data channel closes, so a client that has the whole image finds the slot free ([`Body`]).
+    ///
+    /// [`Body`]: crate::body::Body
     pub fn start(
         self: &Arc<Self>,
         req: RenderRequest,
@@ -237,7 +240,7 @@ impl Renderer {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _enter = span.enter();
-            let _slot = (permit, active);
+            let slot = (permit, active);
             let mut head_tx = Some(head_tx);
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 #[cfg(feature = "test-hooks")]
@@ -265,6 +268,8 @@ impl Renderer {
                 // ending a short image cleanly.
                 let _ = data_tx.blocking_send(Err(io::Error::other(f)));
             }
+            drop(slot);
+            drop(data_tx);
         });
         Started { head, data, bytes }
     }

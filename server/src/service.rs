@@ -463,7 +463,7 @@ async fn render(
     let tag = tag.filter(|_| fanning.as_ref().is_none_or(|f| f.rendered_as_here(&req)));
     // The fan-out's guard first, as before: its parts are stopped before it stops counting as active.
     let keep: Box<dyn Send> = Box::new((fanning, keep));
-    let mut body = Body::stream(started.data, keep);
+    let mut body = Body::stream(started.data, sent_length(&req), keep);
     if holds_whole(ctx, &req) {
         // A failure or the deadline is still a proper answer here, not a cut-short body.
         body = Body::full(body.collect().await.map_err(ended)?.to_bytes());
@@ -508,6 +508,16 @@ fn holds_whole(ctx: &Ctx, req: &RenderRequest) -> bool {
     ctx.http10 && !req.progressive && !matches!(encode::image_size(req), encode::OutputSize::Exact(_))
 }
 
+/// The length sent in the head of an answer to `req`: where the format fixes the size, so that
+/// an answer cut short (a deadline or failure after the head) is seen as such by every client:
+/// over HTTP/1.0, which has no chunked coding, it would otherwise end like a complete image.
+fn sent_length(req: &RenderRequest) -> Option<u64> {
+    match encode::image_size(req) {
+        encode::OutputSize::Exact(n) if !req.progressive => Some(n),
+        _ => None,
+    }
+}
+
 /// The headers of an answer to `req`: its type, name, spp, engine and SIMD path (GET's, and
 /// HEAD's without the body).
 fn image_headers(h: &mut HeaderMap, req: &RenderRequest) {
@@ -520,12 +530,9 @@ fn image_headers(h: &mut HeaderMap, req: &RenderRequest) {
         h.insert(CONTENT_TYPE, HeaderValue::from_static(req.format.content_type()));
         let disposition = format!("inline; filename=\"{}\"", file_name(req));
         h.insert(CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ASCII"));
-        // Where the format fixes the size, the length is sent, so that an answer cut short (a
-        // deadline or failure after the head) is seen as such by every client: over HTTP/1.0,
-        // which has no chunked coding, it would otherwise end like a complete image.
-        if let encode::OutputSize::Exact(n) = encode::image_size(req) {
-            h.insert(CONTENT_LENGTH, n.into());
-        }
+    }
+    if let Some(n) = sent_length(req) {
+        h.insert(CONTENT_LENGTH, n.into());
     }
     h.insert(HeaderName::from_static(SPP_HEADER), req.effective_spp().into());
     h.insert(HeaderName::from_static(ENGINE_HEADER), HeaderValue::from_static(req.engine.name()));
@@ -762,7 +769,7 @@ mod tests {
             let (tx, rx) = tokio::sync::mpsc::channel(2);
             tx.send(Ok(Bytes::from_static(b"P3\n"))).await.unwrap();
             tx.send(Err(std::io::Error::other(f))).await.unwrap();
-            let e = Body::stream(rx, ()).collect().await.map_err(ended).unwrap_err();
+            let e = Body::stream(rx, None, ()).collect().await.map_err(ended).unwrap_err();
             assert_eq!(e.status().as_u16(), status, "{e}");
             if status == 502 || status == 503 {
                 assert_eq!((e.json()["part"].as_u64(), e.json()["rows"].as_str()), (Some(2), Some("40-60")));

@@ -684,3 +684,24 @@ async fn an_entity_tag_names_the_bytes_across_processes_and_simd_paths() {
         }
     }
 }
+
+/// s.yaml gives an instance one render slot and no queue, and FC (instanceConcurrency 1) sends it
+/// the next request as soon as the previous answer's last byte is in. The slot is free by then:
+/// an image's last bytes wait for its render to give the slot back, so a client asking again at
+/// once is never told the slot is taken — whether the length was sent (PPM, PFM) or the body is
+/// chunked (PNG), on a kept-alive connection or a new one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_asking_again_on_the_last_byte_finds_the_slot_free() {
+    let srv = start(Config { concurrency: 1, queue: 0, ..config() }).await;
+    let mut kept = Conn::open(srv.addr).await;
+    let mut refused = Vec::new();
+    for i in 0..300 {
+        let format = ["ppm", "pfm", "png"][i % 3];
+        let q = format!("/?width=4&height=3&spp=1&format={format}");
+        let res = if i % 2 == 0 { kept.call("GET", &q, &[], "").await } else { get(srv.addr, &q).await };
+        if res.status != StatusCode::OK {
+            refused.push((i, format, res.status));
+        }
+    }
+    assert!(refused.is_empty(), "asked again at once, refused: {refused:?}");
+}
