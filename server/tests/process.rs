@@ -210,3 +210,45 @@ async fn a_send_timeout_is_logged_under_the_request_it_cut() {
     let line = lines.iter().find(|l| l.contains("send timeout")).unwrap_or_else(|| panic!("{lines:#?}"));
     assert!(line.contains("request{id=stalled-7}"), "{line}");
 }
+
+/// A client asking again as soon as it has an answer (FC's gateway does, with instanceConcurrency
+/// 1) finds the last invocation's end marker already written, so the platforms' log tail keeps
+/// invocations apart: an image with its length, a chunked PNG, a progressive stream, a 304 and a
+/// refusal, one after another on one kept-alive connection and on new ones. (An image's end marker
+/// is written when hyper drops its body, as soon as the last bytes are written.)
+#[tokio::test(flavor = "multi_thread")]
+async fn invocations_asked_one_after_another_are_marked_one_after_another() {
+    let p = Proc::spawn(&[("RENDER_CONCURRENCY", "1"), ("RENDER_QUEUE", "0")]);
+    let q = "/?width=8&height=6&spp=1";
+    let tag = get(p.addr, q).await.header("etag").to_owned();
+    let asks = [
+        (q.to_owned(), None, StatusCode::OK),
+        (format!("{q}&format=png"), None, StatusCode::OK),
+        (format!("{q}&progressive=1"), None, StatusCode::OK),
+        (q.to_owned(), Some(tag.as_str()), StatusCode::NOT_MODIFIED),
+        ("/?spp=0".to_owned(), None, StatusCode::BAD_REQUEST),
+    ];
+    let mut kept = Conn::open(p.addr).await;
+    let n = 60;
+    for i in 0..n {
+        let (path, condition, status) = &asks[i % asks.len()];
+        let id = format!("seq-{i}");
+        let mut headers = vec![("x-fc-request-id", id.as_str())];
+        headers.extend(condition.map(|c| ("if-none-match", c)));
+        let res = if i % 2 == 0 {
+            kept.call("GET", path, &headers, "").await
+        } else {
+            call(p.addr, "GET", path, &headers, "").await
+        };
+        assert_eq!(res.status, *status, "{id}: {path}");
+    }
+    p.sigterm();
+    let (code, lines) = tokio::task::spawn_blocking(move || p.wait(Duration::from_secs(10))).await.unwrap();
+    assert_eq!(code, Some(0));
+    let marked: Vec<&str> =
+        lines.iter().map(String::as_str).filter(|l| l.contains("Invoke") && l.contains(": seq-")).collect();
+    let expected: Vec<String> = (0..n)
+        .flat_map(|i| [format!("FC Invoke Start RequestId: seq-{i}"), format!("FC Invoke End RequestId: seq-{i}")])
+        .collect();
+    assert_eq!(marked, expected, "markers out of order");
+}
