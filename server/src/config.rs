@@ -126,7 +126,7 @@ pub const ENV: &[EnvVar] = &[
     EnvVar {
         name: "FANOUT_RETRIES",
         default: "3",
-        meaning: "retries of a failed part (refused, reset, 5xx, 429, short body, timeout), with backoff from 100 ms doubling to 2 s; a busy worker's 503 or 429 with Retry-After is retried without counting (on the same backoff, never later than its Retry-After) for up to FANOUT_PART_TIMEOUT_SECS",
+        meaning: "retries of a failed part (refused, reset, 5xx, 429, short body, timeout), with backoff from 100 ms doubling to 2 s; a busy worker's 503 or 429 with Retry-After is retried without counting (when another part ends, or on the same backoff, never later than its Retry-After) for up to FANOUT_PART_TIMEOUT_SECS",
     },
     EnvVar {
         name: "FANOUT_PART_TIMEOUT_SECS",

@@ -248,6 +248,9 @@ struct Shared {
     rows_in: Condvar,
     /// Wakes the scheduler: a band finished or was merged.
     wake: Notify,
+    /// Wakes a band refused as busy: an attempt that a worker took has ended, so a place may
+    /// have been freed.
+    freed: Notify,
     /// Per band, `true` once it is done: its remaining attempts stop.
     done: Vec<watch::Sender<bool>>,
     counters: Counters,
@@ -348,6 +351,7 @@ pub fn start(pool: Arc<Pool>, mut job: Job) -> Running {
         }),
         rows_in: Condvar::new(),
         wake: Notify::new(),
+        freed: Notify::new(),
         done: bands.iter().map(|_| watch::channel(false).0).collect(),
         counters: Counters::default(),
     });
@@ -485,8 +489,9 @@ async fn schedule(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, order: Ve
 /// next worker, until one (or a hedge) completes the band.
 ///
 /// A worker that refuses the part as busy (503 or 429 with `Retry-After`: its queue is full) is
-/// not broken: its refusal is retried on the same backoff, but never later than its `Retry-After`
-/// asks, and does not count against the retries, as long as the band has been refused as busy for
+/// not broken: its refusal is retried as soon as another of the fan-out's parts ends, or on the
+/// same backoff, but never later than its `Retry-After` asks, and does not count against the
+/// retries, as long as the band has been refused as busy for
 /// less than `FANOUT_PART_TIMEOUT_SECS` — as long as a part may wait in a worker's queue for its
 /// head. So a pool with fewer render slots than `FANOUT_CONCURRENCY` slows a fan-out down instead
 /// of failing it. (Waiting out the whole `Retry-After` would idle a pool whose parts are short:
@@ -509,16 +514,16 @@ async fn run_band(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, index: us
             // Saturating: a worker may name any number of seconds.
             (since.elapsed().saturating_add(wait) <= pool.settings.part_timeout).then_some(wait)
         });
-        let wait = match busy {
+        let (wait, full) = match busy {
             Some(wait) => {
                 refusals += 1;
                 shared.counters.busy.fetch_add(1, Ordering::Relaxed);
-                wait
+                (wait, true)
             }
             None if e.retry && failures < pool.settings.retries => {
                 failures += 1;
                 shared.counters.retries.fetch_add(1, Ordering::Relaxed);
-                backoff(failures)
+                (backoff(failures), false)
             }
             None => {
                 let rows = shared.lock().bands[index].rows;
@@ -526,7 +531,17 @@ async fn run_band(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, index: us
                 return Err(End::Part { index, rows, reason: e.reason, retry_after });
             }
         };
-        tokio::time::sleep(wait).await;
+        if full {
+            // One of this fan-out's own parts ending is the surest sign of a free place: ask
+            // again then, or after the backoff, whichever comes first. On the backoff alone, a
+            // pool with fewer places than the window idled between the waits.
+            tokio::select! {
+                () = shared.freed.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        } else {
+            tokio::time::sleep(wait).await;
+        }
         n += 1;
     }
 }
@@ -589,6 +604,11 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
     c.request_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     if let Some(head) = &head {
         c.running_us.fetch_add(head.rendering.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+    // Unless refused as busy, the attempt gave its worker's place back (or never took one): a
+    // band waiting on a busy refusal may ask again.
+    if !result.as_ref().is_err_and(|e| e.busy.is_some()) {
+        shared.freed.notify_one();
     }
     let rows = shared.lock().bands[index].rows;
     let status = head.as_ref().map_or(0, |h| h.status.as_u16());

@@ -332,8 +332,8 @@ async fn a_busy_workers_refusals_are_waited_out_not_counted_as_failures() {
     drop(busy);
     wait_active(worker.addr, |a| a == 0, Duration::from_secs(5)).await;
 
-    // Four parts of about 0.2 s each at once: one renders, three are refused and come back a
-    // second later, and so on.
+    // Four parts of about 0.2 s each at once: one renders, three are refused, and one comes back
+    // as each part ends.
     let coordinator = coordinator("120");
     let q = "width=48&height=64&spp=256&engine=classic&seed=2";
     let want = tokio::task::spawn_blocking(move || local(q));
@@ -592,4 +592,27 @@ async fn parts_of_another_build_are_retried_never_merged() {
     let lines = coordinator.lines();
     let refused: Vec<&String> = lines.iter().filter(|l| l.contains("part failed") && l.contains("build")).collect();
     assert!(refused.len() >= 3 && refused.iter().all(|l| l.contains("retry=true")), "{lines:#?}");
+}
+
+/// A pool with fewer places than the fan-out's window, taken only by the fan-out's own parts
+/// (two workers, one place each, no queue): a band refused as busy asks again as soon as one of
+/// the fan-out's parts ends, rather than after its backoff, so the bands are refused in the first
+/// round and about once each. (On backoffs alone, doubling to 2 s while the workers idled, they
+/// were refused about seven times each, and 32 parts that render in 0.1 s took 20 s: BENCHMARKS.)
+#[tokio::test(flavor = "multi_thread")]
+async fn bands_refused_by_a_full_pool_ask_again_when_a_part_ends() {
+    let one_place = [("RENDER_THREADS", "1"), ("RENDER_CONCURRENCY", "1"), ("RENDER_QUEUE", "0")];
+    let workers: Vec<Proc> = (0..2).map(|_| Proc::spawn(&one_place)).collect();
+    let urls: Vec<String> = workers.iter().map(|w| format!("http://{}/", w.addr)).collect();
+    let coordinator = Proc::spawn(&[("FANOUT_URL", &urls.join(",")), ("FANOUT_RETRIES", "0")]);
+    let parts = 24;
+    let q = "width=32&height=48&spp=16&seed=4";
+    let want = local(q);
+    let res = get(coordinator.addr, &format!("/?{q}&parts={parts}")).await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert!(res.body == want, "the image differs");
+    let lines = coordinator.lines_once(|l| l.contains("fan-out done"));
+    let done = lines.iter().find(|l| l.contains("fan-out done")).expect("a summary line");
+    let busy = field(done, "busy");
+    assert!(done.contains("retries=0") && busy <= (2 * parts) as f64, "{lines:#?}");
 }
