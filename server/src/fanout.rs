@@ -94,7 +94,16 @@ pub struct Pool {
     shown: Vec<String>,
     next: AtomicUsize,
     settings: Settings,
+    /// Per endpoint, until when it is passed over because it refused a connection: ms since
+    /// `start`; 0 while it answers.
+    passed_over: Vec<AtomicU64>,
+    start: Instant,
 }
+
+/// How long an endpoint that refused a connection is passed over while another is left; then one
+/// attempt tries it again. (Asked in turn, a dead endpoint in a pool whose others are full spent
+/// a band's retries while the busy refusals between them counted for nothing, and failed it.)
+const PASS_OVER: Duration = Duration::from_secs(2);
 
 impl Pool {
     /// The pool of `settings.urls`; `None` when there are none (fan-out off).
@@ -115,16 +124,45 @@ impl Pool {
             .enable_http1()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).build(https);
-        Ok(Some(Arc::new(Pool { client, urls, shown, next: AtomicUsize::new(0), settings: settings.clone() })))
+        let passed_over = settings.urls.iter().map(|_| AtomicU64::new(0)).collect();
+        let (next, settings, start) = (AtomicUsize::new(0), settings.clone(), Instant::now());
+        Ok(Some(Arc::new(Pool { client, urls, shown, next, settings, passed_over, start })))
     }
 
     /// Where attempt `n` (from 0, hedges counted) at part `index` of a job goes: round-robin from
     /// the job's first endpoint, so a job's parts spread over the list and each retry or hedge of a
-    /// part goes to the next endpoint after the one that failed or stalled; with the name the log
+    /// part goes to the next endpoint after the one that failed or stalled — the next one not
+    /// passed over ([`PASS_OVER`]), if any is left. The endpoint's number, and the name the log
     /// shows it by.
-    fn url(&self, job: &Job, index: usize, n: usize) -> (&Uri, &str) {
-        let i = (job.first_url + index + n) % self.urls.len();
-        (&self.urls[i], &self.shown[i])
+    fn url(&self, job: &Job, index: usize, n: usize) -> (usize, &str) {
+        let len = self.urls.len();
+        let turn = (job.first_url + index + n) % len;
+        let i = (0..len).map(|k| (turn + k) % len).find(|&i| self.askable(i)).unwrap_or(turn);
+        (i, &self.shown[i])
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// Whether endpoint `i` may be asked now: it has not refused a connection, or did so
+    /// [`PASS_OVER`] ago and this attempt is the one that tries it again (it claims the next
+    /// period, so the others keep passing it over until it answers).
+    fn askable(&self, i: usize) -> bool {
+        let until = &self.passed_over[i];
+        let (t, now) = (until.load(Ordering::Acquire), self.now_ms());
+        let next = now + PASS_OVER.as_millis() as u64;
+        t == 0 || (t <= now && until.compare_exchange(t, next, Ordering::AcqRel, Ordering::Acquire).is_ok())
+    }
+
+    /// Endpoint `i` refused a connection (or could not be reached): pass it over for a while.
+    fn refused(&self, i: usize) {
+        self.passed_over[i].store(self.now_ms() + PASS_OVER.as_millis() as u64, Ordering::Release);
+    }
+
+    /// Endpoint `i` answered.
+    fn answered(&self, i: usize) {
+        self.passed_over[i].store(0, Ordering::Release);
     }
 }
 
@@ -583,7 +621,7 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
     if *done.borrow() {
         return Ok(());
     }
-    let (url, shown) = {
+    let (endpoint, shown) = {
         let mut p = shared.lock();
         p.bands[index].attempts += 1;
         pool.url(job, index, p.bands[index].attempts - 1)
@@ -593,7 +631,7 @@ async fn attempt(pool: &Pool, job: &Job, shared: &Shared, index: usize, label: &
     let mut head = None;
     let mut superseded = false;
     let result = tokio::select! {
-        r = fetch(pool, job, shared, index, label, url, &mut got, &mut head) => r,
+        r = fetch(pool, job, shared, index, label, endpoint, &mut got, &mut head) => r,
         _ = done.wait_for(|d| *d) => {
             superseded = true;
             Ok(())
@@ -651,7 +689,7 @@ async fn fetch(
     shared: &Shared,
     index: usize,
     label: &str,
-    url: &Uri,
+    endpoint: usize,
     got: &mut u64,
     head_seen: &mut Option<Head>,
 ) -> Result<(), AttemptError> {
@@ -662,7 +700,7 @@ async fn fetch(
     let fmt = job.req.format.carrier();
     let part = job.req.part(rows, fmt);
     let part_id = format!("{}.p{index}", &job.id[..job.id.len().min(96)]);
-    let mut req = Request::get(part_uri(url, &part.to_query()))
+    let mut req = Request::get(part_uri(&pool.urls[endpoint], &part.to_query()))
         .header(PART_HEADER, &part_id)
         .header("x-request-id", format!("{part_id}.{label}"));
     if let Some(auth) = &job.authorization {
@@ -674,7 +712,13 @@ async fn fetch(
     let res = tokio::time::timeout(timeout, pool.client.request(req))
         .await
         .map_err(|_| AttemptError::retry(format!("no response head within {timeout:?}")))?
-        .map_err(|e| AttemptError::retry(format!("request failed: {}", error_chain(&e))))?;
+        .map_err(|e| {
+            if e.is_connect() {
+                pool.refused(endpoint);
+            }
+            AttemptError::retry(format!("request failed: {}", error_chain(&e)))
+        })?;
+    pool.answered(endpoint);
     let queued = res.headers().get(QUEUED_HEADER).and_then(|v| v.to_str().ok()?.parse().ok());
     let now = Instant::now();
     // Checked: a worker may name any number.
@@ -953,6 +997,28 @@ impl io::Write for Batched {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_that_refused_is_passed_over_then_tried_again_by_one_attempt() {
+        let urls = ["http://a/", "http://b/", "http://c/"].map(String::from).to_vec();
+        let pool = Pool::new(&Settings { urls, ..Settings::default() }).unwrap().unwrap();
+        let req = RenderRequest::from_query("parts=3", &render::Limits::DEFAULT).unwrap();
+        let job = Job::new(req, "t".into(), None, Instant::now());
+        let turns = || (0..3).map(|index| pool.url(&job, index, 0).0).collect::<Vec<_>>();
+        assert_eq!(turns(), [0, 1, 2]);
+        pool.refused(1);
+        assert_eq!(turns(), [0, 2, 2], "b's turn goes to the next endpoint");
+        // Its period over: the next attempt that would ask it does, the others still pass it over.
+        std::thread::sleep(Duration::from_millis(2));
+        pool.passed_over[1].store(1, Ordering::Release);
+        assert_eq!(turns(), [0, 1, 2]);
+        assert_eq!(turns(), [0, 2, 2]);
+        pool.answered(1);
+        assert_eq!(turns(), [0, 1, 2]);
+        // Every endpoint refused: each attempt asks its own turn's all the same.
+        (0..3).for_each(|i| pool.refused(i));
+        assert_eq!(turns(), [0, 1, 2]);
+    }
 
     #[test]
     fn part_urls_keep_the_endpoints_path_and_query() {

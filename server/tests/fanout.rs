@@ -616,3 +616,24 @@ async fn bands_refused_by_a_full_pool_ask_again_when_a_part_ends() {
     let busy = field(done, "busy");
     assert!(done.contains("retries=0") && busy <= (2 * parts) as f64, "{lines:#?}");
 }
+
+/// A pool with a dead endpoint beside a full one (one place, no queue): the dead one refuses its
+/// first connections and is then passed over for a while, so its refusals cannot spend a band's
+/// retries between the busy refusals that do not count. (Asked in turn, every band alternated
+/// between the two, and 16 parts failed the render with a 502.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_that_refuses_connections_is_passed_over_while_another_answers() {
+    let worker = Proc::spawn(&[("RENDER_THREADS", "1"), ("RENDER_CONCURRENCY", "1"), ("RENDER_QUEUE", "0")]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let urls = format!("http://{}/,http://{dead}/", worker.addr);
+    let coordinator = Proc::spawn(&[("FANOUT_URL", &urls)]);
+    for (parts, seed) in [(16, 5), (32, 6)] {
+        let q = format!("width=32&height=64&spp=16&seed={seed}");
+        let res = get(coordinator.addr, &format!("/?{q}&parts={parts}")).await;
+        assert_eq!(res.status, StatusCode::OK, "parts={parts}: {:?}", res.body);
+        assert!(res.body == local(&q), "parts={parts}: the image differs");
+    }
+    let lines = coordinator.lines_once(|l| l.contains("fan-out done") && l.contains("parts=32"));
+    let refused = lines.iter().filter(|l| l.contains("part failed") && l.contains(&dead.to_string())).count();
+    assert!((1..=32).contains(&refused), "{lines:#?}");
+}
