@@ -98,7 +98,7 @@ pub const ENV: &[EnvVar] = &[
     EnvVar {
         name: "SHED_DELAY_MS",
         default: "50",
-        meaning: "how long a render refused for a full queue waits before its 503 (a retry storm then cannot eat the cores)",
+        meaning: "how long a render refused for a full queue waits before its 503 (a retry storm then cannot eat the cores); a place freed meanwhile serves it",
     },
     EnvVar { name: "RETRY_AFTER_SECS", default: "5", meaning: "Retry-After of a 503 when the queue is full" },
     EnvVar {

@@ -30,6 +30,8 @@ pub struct Renderer {
     max_queue: usize,
     active: AtomicUsize,
     idle: Notify,
+    /// A render gave its slot back (one waiter per slot: see [`Renderer::wait_place`]).
+    freed: Notify,
     retry_after: u64,
     /// Requests shed since the last summary line, and when that was (ms after `started`).
     shed: AtomicU64,
@@ -125,6 +127,7 @@ impl Renderer {
             max_queue: config.queue,
             active: AtomicUsize::new(0),
             idle: Notify::new(),
+            freed: Notify::new(),
             retry_after: config.retry_after_secs,
             shed: AtomicU64::new(0),
             shed_logged: AtomicU64::new(0),
@@ -170,12 +173,27 @@ impl Renderer {
         Active(self.clone())
     }
 
-    /// Takes a render slot, queueing (FIFO) if all are busy: 503 at once if the queue is full,
-    /// 503 if `deadline` passes in the queue.
     /// Whether a render asked for now would be refused: every slot rendering, the queue full.
     /// Checked before anything else is done for a request, so shedding costs microseconds.
     pub fn full(&self) -> bool {
         self.slots.available_permits() == 0 && self.queued.load(Ordering::Acquire) >= self.max_queue
+    }
+
+    /// Waits up to `grace` for the server to be no longer [`full`](Self::full); whether it is.
+    /// A render whose client has just gone (a browser's "render again", a gateway's retry) gives
+    /// its slot back milliseconds later, and the one asking again at once is served instead of
+    /// told the slot is taken. Each freed slot wakes one waiter.
+    pub async fn wait_place(&self, grace: Duration) -> bool {
+        let until = tokio::time::Instant::now() + grace;
+        loop {
+            let freed = self.freed.notified();
+            if !self.full() {
+                return true;
+            }
+            if tokio::time::timeout_at(until, freed).await.is_err() {
+                return !self.full();
+            }
+        }
     }
 
     /// The 503 for a request shed because the server is [`full`](Self::full). Shed requests log
@@ -198,6 +216,8 @@ impl Renderer {
         AppError::QueueFull { retry_after: self.retry_after }
     }
 
+    /// Takes a render slot, queueing (FIFO) if all are busy: 503 at once if the queue is full,
+    /// 503 if `deadline` passes in the queue.
     pub async fn admit(self: &Arc<Self>, deadline: Instant) -> Result<(OwnedSemaphorePermit, Active), AppError> {
         self.active.fetch_add(1, Ordering::AcqRel);
         let active = Active(self.clone());
@@ -235,6 +255,7 @@ impl Renderer {
         let writer = ChannelWriter::new(data_tx.clone(), bytes.clone());
         let bytes_done = bytes.clone();
         let pool = self.pool.clone();
+        let this = self.clone();
         #[cfg(feature = "test-hooks")]
         let fault = self.fault_injection;
         let span = tracing::Span::current();
@@ -269,6 +290,7 @@ impl Renderer {
                 let _ = data_tx.blocking_send(Err(io::Error::other(f)));
             }
             drop(slot);
+            this.freed.notify_one();
             drop(data_tx);
         });
         Started { head, data, bytes }

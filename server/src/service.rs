@@ -129,9 +129,9 @@ async fn dispatch(state: &State, req: Request<Incoming>, id: &str) -> Response<B
             }
             // Shed before anything else is done or logged (see `Renderer::shed`).
             if let Ok(r) = &parsed
-                && sheds(state, r)
+                && let Some(e) = shed_if_full(state, r).await
             {
-                return shed(state).await.into_response();
+                return e.into_response();
             }
             let log = Markers::start("Invoke", &ctx.id);
             match parsed {
@@ -270,29 +270,32 @@ fn log_error(e: AppError) -> AppError {
     e
 }
 
-/// Whether `req` is shed at once: it would render here and the queue is full. (A fan-out's
-/// coordinator renders nothing itself, so it is never shed.)
-fn sheds(state: &State, req: &RenderRequest) -> bool {
-    req.parts.is_none() && state.renderer.full()
-}
-
-/// The 503 of a shed request, after `SHED_DELAY_MS`: a client that ignores `Retry-After` and
-/// asks again at once then waits that long per try instead of making the server spend its cores
-/// refusing it (costs a timer, no CPU).
-async fn shed(state: &State) -> AppError {
-    tokio::time::sleep(state.config.shed_delay).await;
-    state.renderer.shed()
+/// Whether `req` is shed: it would render here and the queue is full (a fan-out's coordinator
+/// renders nothing itself, so it is never shed). Its 503 comes after `SHED_DELAY_MS`: a client
+/// that ignores `Retry-After` and asks again at once then waits that long per try instead of
+/// making the server spend its cores refusing it (costs a timer, no CPU). `None` if the server
+/// is not full, or a place freed in that time: the request is served.
+async fn shed_if_full(state: &State, req: &RenderRequest) -> Option<AppError> {
+    if req.parts.is_some() || !state.renderer.full() {
+        return None;
+    }
+    (!state.renderer.wait_place(state.config.shed_delay).await).then(|| state.renderer.shed())
 }
 
 /// A platform's event: the body is the JSON request; the answer goes back as `reply` says.
 async fn event(state: &State, ctx: &Ctx, req: Request<Incoming>, reply: Reply) -> Response<Body> {
     // A platform calls these paths; any query on them is its own, not render parameters.
-    let result = match parse_body(state, req, "").await {
-        // The platform returns the answer whole: frames would all arrive at the end.
-        Ok(r) if r.progressive => Err(AppError::ProgressiveEvent),
+    let parsed = parse_body(state, req, "").await;
+    let shed = match &parsed {
         // Shed before anything else is done or logged (see `Renderer::shed`).
-        Ok(r) if sheds(state, &r) => Err(shed(state).await),
-        parsed => {
+        Ok(r) if !r.progressive => shed_if_full(state, r).await,
+        _ => None,
+    };
+    let result = match (parsed, shed) {
+        // The platform returns the answer whole: frames would all arrive at the end.
+        (Ok(r), _) if r.progressive => Err(AppError::ProgressiveEvent),
+        (_, Some(e)) => Err(e),
+        (parsed, None) => {
             let log = Markers::start("Invoke", &ctx.id);
             match parsed {
                 Ok(r) => render(state, ctx, r, matches!(reply, Reply::Envelope(_)), None, log).await,

@@ -705,3 +705,22 @@ async fn a_client_asking_again_on_the_last_byte_finds_the_slot_free() {
     }
     assert!(refused.is_empty(), "asked again at once, refused: {refused:?}");
 }
+
+/// A client that goes away and asks again at once (a browser's "render again", a gateway's
+/// retry) is served, not told the slot is taken, on s.yaml's one slot and no queue: the render it
+/// left gives its slot back within milliseconds, and the shed delay waits for it. A slot that
+/// stays taken is refused all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_leaves_and_asks_again_at_once_is_served() {
+    let srv = start(Config { concurrency: 1, queue: 0, ..config() }).await;
+    for round in 0..5 {
+        let (left, head) = start_get(srv.addr, LONG, "").await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        drop(left);
+        let res = get(srv.addr, "/?width=8&height=6&spp=1").await;
+        assert_eq!(res.status, StatusCode::OK, "round {round}: {:?}", res.body);
+    }
+    let (_running, head) = start_get(srv.addr, LONG, "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(get(srv.addr, "/?width=8&height=6&spp=1").await.status, StatusCode::SERVICE_UNAVAILABLE);
+}
