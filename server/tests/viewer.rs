@@ -51,13 +51,20 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
     let srv = Proc::spawn(&[("RUST_LOG", "debug")]);
     let short = Proc::spawn(&[("RENDER_TIMEOUT_SECS", "1")]);
     let nginx = Nginx::start(short.addr);
+    let one_place = Proc::spawn(&[("RENDER_CONCURRENCY", "1"), ("RENDER_QUEUE", "0")]);
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer");
     std::fs::create_dir_all(&out).unwrap();
     // Under FC 2.0's path prefix, as the page's relative URLs must work there.
     let url = format!("http://{}/2016-08-15/proxy/svc/fn/", srv.addr);
     let seen = browser(
         "viewer.mjs",
-        &[url, out.display().to_string(), format!("http://{}/", short.addr), format!("http://{}/", nginx.addr)],
+        &[
+            url,
+            out.display().to_string(),
+            format!("http://{}/", short.addr),
+            format!("http://{}/", nginx.addr),
+            format!("http://{}/", one_place.addr),
+        ],
     );
     assert_eq!(seen["status"], 200, "{seen}");
     assert_eq!(seen["contentType"], "text/html; charset=utf-8", "{seen}");
@@ -94,6 +101,10 @@ fn the_viewer_renders_progressively_in_a_real_browser() {
         );
     }
     assert!(seen["brokenOffProxied"]["error"].as_str().unwrap().contains("closing boundary"), "{seen}");
+    // Rendered again while the first render ran, on one place and no queue: served, all frames.
+    let again = &seen["renderAgain"];
+    assert_eq!((&again["state"], &again["error"]), (&"done".into(), &"".into()), "{seen}");
+    assert_eq!(again["frames"], "4,8,16", "{seen}");
     // The page names no icon, so the browser asks for no `/favicon.ico` (as it may for the image
     // tab opened last); and that path renders nothing (it used to render 1024×768 each time).
     let lines = srv.lines();

@@ -1,12 +1,13 @@
 // The viewer page in a real browser: headless Chromium (Debian's) driven by playwright-core.
 //   node viewer.mjs <page URL> <output folder> <page URL of a server with a 1 s deadline>
 //                   <the same server's page URL through nginx>
+//                   <page URL of a server with one render place and no queue, as s.yaml's>
 // Loads the page, picks a size and spp, starts, waits for the last frame, compares the image
 // element's pixels (a canvas read-back) with the one-shot PNG of the same render, and saves a
 // screenshot. Prints one JSON line with what it saw; exits non-zero on any failure.
 import { chromium } from "playwright-core";
 
-const [url, out, shortUrl, proxiedUrl] = process.argv.slice(2);
+const [url, out, shortUrl, proxiedUrl, onePlaceUrl] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   // Root in CI containers: Chromium's sandbox needs user namespaces it may not have.
@@ -108,6 +109,28 @@ try {
   };
   result.brokenOff = await brokenOff(shortUrl);
   result.brokenOffProxied = await brokenOff(proxiedUrl);
+  // "Render" pressed again while a render runs, on an instance as s.yaml runs one (one place, no
+  // queue): the page breaks off the first stream and asks at once, while that render is still
+  // stopping; the second is served and shown, not refused as busy.
+  const again = await browser.newPage();
+  await again.goto(onePlaceUrl, { waitUntil: "load", timeout: 30000 });
+  await again.fill("#width", "256");
+  await again.fill("#height", "192");
+  await again.fill("#spp", "65536");
+  await again.click("#start");
+  await again.waitForFunction(() => document.getElementById("state").textContent === "refining", null, { timeout: 20000 });
+  await again.fill("#spp", "16");
+  await again.click("#start");
+  await again.waitForFunction(
+    () => document.getElementById("view").dataset.done === "1" || document.getElementById("state").textContent === "failed",
+    null,
+    { timeout: 30000 },
+  );
+  result.renderAgain = {
+    state: await again.textContent("#state"),
+    error: await again.textContent("#error"),
+    frames: await again.getAttribute("#view", "data-frames"),
+  };
 } finally {
   await browser.close();
 }
