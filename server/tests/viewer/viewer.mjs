@@ -97,13 +97,18 @@ try {
   // A render the server breaks off after its first frames (its deadline) says so on the page,
   // directly (the connection aborted) and through nginx (a clean end short of the stream's
   // closing boundary).
+  // A new page of `pageUrl`, rendering 256×192 at 65536 spp (minutes: longer than any wait here).
+  const startLong = async (pageUrl) => {
+    const p = await browser.newPage();
+    await p.goto(pageUrl, { waitUntil: "load", timeout: 30000 });
+    await p.fill("#width", "256");
+    await p.fill("#height", "192");
+    await p.fill("#spp", "65536");
+    await p.click("#start");
+    return p;
+  };
   const brokenOff = async (pageUrl) => {
-    const short = await browser.newPage();
-    await short.goto(pageUrl, { waitUntil: "load", timeout: 30000 });
-    await short.fill("#width", "256");
-    await short.fill("#height", "192");
-    await short.fill("#spp", "65536");
-    await short.click("#start");
+    const short = await startLong(pageUrl);
     await short.waitForFunction(() => document.getElementById("state").textContent === "failed", null, { timeout: 20000 });
     return { error: await short.textContent("#error"), frames: await short.getAttribute("#view", "data-frames") };
   };
@@ -112,12 +117,7 @@ try {
   // "Render" pressed again while a render runs, on an instance as s.yaml runs one (one place, no
   // queue): the page breaks off the first stream and asks at once, while that render is still
   // stopping; the second is served and shown, not refused as busy.
-  const again = await browser.newPage();
-  await again.goto(onePlaceUrl, { waitUntil: "load", timeout: 30000 });
-  await again.fill("#width", "256");
-  await again.fill("#height", "192");
-  await again.fill("#spp", "65536");
-  await again.click("#start");
+  const again = await startLong(onePlaceUrl);
   await again.waitForFunction(() => document.getElementById("state").textContent === "refining", null, { timeout: 20000 });
   await again.fill("#spp", "16");
   await again.click("#start");
