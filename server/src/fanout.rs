@@ -526,14 +526,14 @@ async fn schedule(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, order: Ve
 /// A band's attempts: the first, then up to `FANOUT_RETRIES` retries with backoff, each on the
 /// next worker, until one (or a hedge) completes the band.
 ///
-/// A worker that refuses the part as busy (503 or 429 with `Retry-After`: its queue is full) is
-/// not broken: its refusal is retried as soon as another of the fan-out's parts ends, or on the
-/// same backoff, but never later than its `Retry-After` asks, and does not count against the
-/// retries, as long as the band has been refused as busy for
-/// less than `FANOUT_PART_TIMEOUT_SECS` — as long as a part may wait in a worker's queue for its
-/// head. So a pool with fewer render slots than `FANOUT_CONCURRENCY` slows a fan-out down instead
-/// of failing it. (Waiting out the whole `Retry-After` would idle a pool whose parts are short:
-/// this server names 5 s, a guess, when a place may free in milliseconds.)
+/// A worker that refuses the part as busy (503 or 429 with `Retry-After`: its queue is full) is not
+/// broken: its refusal is retried as soon as another of the fan-out's parts ends, or on the same
+/// backoff, but never later than its `Retry-After` asks, and does not count against the retries, as
+/// long as the band has been refused as busy for less than `FANOUT_PART_TIMEOUT_SECS` — as long as
+/// a part may wait in a worker's queue for its head. So a pool with fewer render slots than
+/// `FANOUT_CONCURRENCY` slows a fan-out down instead of failing it. (Waiting out the whole
+/// `Retry-After` would idle a pool whose parts are short: this server names 5 s, a guess, when a
+/// place may free in milliseconds.)
 async fn run_band(pool: Arc<Pool>, job: Arc<Job>, shared: Arc<Shared>, index: usize) -> Result<(), End> {
     let mut failures = 0;
     let mut refusals = 0;
