@@ -90,16 +90,18 @@ impl Stream {
             let Some(chunk) = ready!(self.rx.poll_recv(cx)) else {
                 return Poll::Ready(self.held.take().map(Ok));
             };
-            let (Ok(bytes), Some(left)) = (&chunk, &mut self.left) else {
-                // No length sent, or a failure: the body ends in an error and the held bytes with it.
-                return Poll::Ready(Some(chunk));
+            let (bytes, left) = match (chunk, &mut self.left) {
+                (Ok(bytes), Some(left)) => (bytes, left),
+                // No length sent: on at once. A failure: on at once too, and the body ends in an
+                // error, the held bytes with it.
+                (chunk, _) => return Poll::Ready(Some(chunk)),
             };
             *left = left.saturating_sub(bytes.len() as u64);
             if *left > 0 {
-                return Poll::Ready(Some(chunk));
+                return Poll::Ready(Some(Ok(bytes)));
             }
             // Whatever was held goes first if more comes (hyper refuses more than the length).
-            if let Some(earlier) = self.held.replace(chunk.expect("matched Ok")) {
+            if let Some(earlier) = self.held.replace(bytes) {
                 return Poll::Ready(Some(Ok(earlier)));
             }
         }
