@@ -180,7 +180,7 @@ impl Renderer {
     }
 
     /// Waits up to `grace` for the server to be no longer [`full`](Self::full); whether it is.
-    /// A render whose client has just gone (a browser's "render again", a gateway's retry) gives
+    /// A render whose client has just gone (a browser's "render again", a client's retry) gives
     /// its slot back milliseconds later, and the one asking again at once is served instead of
     /// told the slot is taken. Each freed slot wakes one waiter.
     pub async fn wait_place(&self, grace: Duration) -> bool {

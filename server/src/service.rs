@@ -508,7 +508,7 @@ const HELD_MAX_BYTES: u64 = 1 << 28;
 /// and PFM send their length before rendering and stream; a progressive stream ends with its
 /// closing boundary.
 fn holds_whole(ctx: &Ctx, req: &RenderRequest) -> bool {
-    ctx.http10 && !req.progressive && !matches!(encode::image_size(req), encode::OutputSize::Exact(_))
+    ctx.http10 && !req.progressive && sent_length(req).is_none()
 }
 
 /// The length sent in the head of an answer to `req`: where the format fixes the size, so that
