@@ -4,7 +4,7 @@
 //!
 //! Where the answer's length was sent, the chunk that completes it is held until the channel
 //! closes. A client knows such an answer complete at its last byte and may ask again at once
-//! (FC's gateway does, with instanceConcurrency 1), but a render gives its slot back, and logs
+//! (FC's gateway may, with instanceConcurrency 1), but a render gives its slot back, and logs
 //! its outcome, only once it has returned, and its channel closes after that: without the wait,
 //! an instance with one slot and no queue (s.yaml) could tell that client the slot is taken.
 

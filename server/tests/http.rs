@@ -685,7 +685,7 @@ async fn an_entity_tag_names_the_bytes_across_processes_and_simd_paths() {
     }
 }
 
-/// s.yaml gives an instance one render slot and no queue, and FC (instanceConcurrency 1) sends it
+/// s.yaml gives an instance one render slot and no queue, and FC (instanceConcurrency 1) may send it
 /// the next request as soon as the previous answer's last byte is in. The slot is free by then:
 /// an image's last bytes wait for its render to give the slot back, so a client asking again at
 /// once is never told the slot is taken — whether the length was sent (PPM, PFM) or the body is

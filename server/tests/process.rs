@@ -211,7 +211,7 @@ async fn a_send_timeout_is_logged_under_the_request_it_cut() {
     assert!(line.contains("request{id=stalled-7}"), "{line}");
 }
 
-/// A client asking again as soon as it has an answer (FC's gateway does, with instanceConcurrency
+/// A client asking again as soon as it has an answer (FC's gateway may, with instanceConcurrency
 /// 1) finds the last invocation's end marker already written, so the platforms' log tail keeps
 /// invocations apart: an image with its length, a chunked PNG, a progressive stream, a 304 and a
 /// refusal, one after another on one kept-alive connection and on new ones. (An image's end marker
